@@ -1,0 +1,1 @@
+"""Pure certificate-issuance policy: facts in, decision out (standard library only)."""

@@ -1,0 +1,44 @@
+"""Settings: the one place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from policies.config import DEFAULT_POLICY_PATH
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with; see the contract's configuration table."""
+
+    data_dir: Path
+    database_url: str
+    policy_file: Path
+    ca_passphrase: bytes | None
+    base_url: str
+    max_request_bytes: int = MAX_REQUEST_BYTES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `CERTGATE_*` variables, each with a working default."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("CERTGATE_DATA_DIR", "./certgate-data")).resolve()
+        database_url = env.get("CERTGATE_DATABASE_URL") or f"sqlite:///{data_dir / 'certgate.db'}"
+        passphrase = env.get("CERTGATE_CA_PASSPHRASE")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            policy_file=Path(env.get("CERTGATE_POLICY_FILE") or DEFAULT_POLICY_PATH),
+            ca_passphrase=passphrase.encode() if passphrase else None,
+            base_url=env.get("CERTGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is a SQLite file."""
+        return self.database_url.startswith("sqlite")
