@@ -74,9 +74,19 @@ class PolicyRejected(CertgateError):
 
     status = 422
 
-    def __init__(self, code: str, message: str, violations: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, code: str, message: str, violations: list[dict[str, Any]], *, request_id: str | None = None
+    ) -> None:
         super().__init__(message, violations=violations)
         self.code = code  # type: ignore[misc]
+        self.request_id = request_id
+
+    def as_body(self) -> dict[str, Any]:
+        """The contract's error answer, plus the id of the stored (rejected) request."""
+        body = super().as_body()
+        if self.request_id is not None:
+            body["error"]["request_id"] = self.request_id
+        return body
 
 
 class LintFailed(CertgateError):

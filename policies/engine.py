@@ -1,0 +1,96 @@
+"""The policy engine: every rule over one request's facts, folded into one `Decision`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from policies.addresses import IpAddress, is_globally_reachable, ip_subject_for_owner, parse_ip
+from policies.config import Policy
+from policies.decision import Decision, Finding, Severity
+from policies.facts import RequestFacts
+from policies.keys import key_findings
+from policies.validity import validity_decision
+from policies.weakkeys import weak_key_findings
+
+
+class OwnedRanges(Protocol):
+    """What the engine needs of the owned-range registry: does an owned range cover this IP?"""
+
+    def covers(self, ip: IpAddress) -> bool: ...
+
+
+@dataclass(frozen=True)
+class GrantFacts:
+    """An active renewal grant of the requester: the IPs it covers and until when."""
+
+    id: str
+    ip_addresses: frozenset[str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class EvaluationContext:
+    """Everything besides the request that a decision depends on."""
+
+    policy: Policy
+    now: datetime
+    owned: OwnedRanges
+    blocklist: frozenset[str] = frozenset()
+    grants: tuple[GrantFacts, ...] = field(default=())
+
+
+def named_ips(facts: RequestFacts) -> tuple[IpAddress, ...]:
+    """Every IP the certificate would name: SAN iPAddresses and IP literals in the CN or dNSNames."""
+    seen: dict[str, IpAddress] = {}
+    candidates = [*facts.ip_addresses, *facts.dns_names]
+    if facts.common_name:
+        candidates.append(facts.common_name)
+    for text in candidates:
+        ip = parse_ip(text)
+        if ip is not None and ip.text not in seen:
+            seen[ip.text] = ip
+    return tuple(seen.values())
+
+
+def ip_findings(ips: tuple[IpAddress, ...], owned: OwnedRanges) -> list[Finding]:
+    """One finding per IP that is not public, or public but not inside an owned range."""
+    findings = []
+    for ip in ips:
+        if not is_globally_reachable(ip):
+            findings.append(
+                Finding("ip.public", "ip_not_public", f"{ip.text} is not a globally reachable address", ip.text, Severity.EXCEPTION)
+            )
+        elif not owned.covers(ip_subject_for_owner(ip)):
+            findings.append(
+                Finding("ip.owned", "ip_not_owned", f"{ip.text} is not inside a range the organisation owns", ip.text, Severity.EXCEPTION)
+            )
+    return findings
+
+
+def _covering_grant(findings: list[Finding], ctx: EvaluationContext) -> GrantFacts | None:
+    """The first active grant that covers every IP finding, if any."""
+    ips = {f.subject for f in findings}
+    for grant in ctx.grants:
+        if grant.expires_at > ctx.now and ips <= grant.ip_addresses:
+            return grant
+    return None
+
+
+def evaluate(facts: RequestFacts, ctx: EvaluationContext) -> Decision:
+    """Judge a request: all findings, the validity it gets, and any grant that covers it."""
+    policy = ctx.policy
+    findings: list[Finding] = key_findings(facts.key, policy.keys)
+    findings += weak_key_findings(facts.key, policy.weak_keys, ctx.blocklist)
+    days, validity = validity_decision(facts.requested_validity_days, policy, ctx.now)
+    findings += validity
+    ips = named_ips(facts)
+    address_findings = ip_findings(ips, ctx.owned)
+    grant = None
+    if address_findings and not findings:
+        grant = _covering_grant(address_findings, ctx)
+    named = tuple(ip.text for ip in ips)
+    if grant is not None:
+        return Decision((*findings,), policy.version, days, named, grant.id, waived=tuple(address_findings))
+    return Decision((*findings, *address_findings), policy.version, days, named)

@@ -1,0 +1,63 @@
+"""Bearer-token authentication and the role check every protected view declares."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import current_app, g, request
+
+from service.db.models import Role
+from service.errors import Forbidden, Unauthorized
+from service.runtime import Runtime
+from service.tokens import Principal, authenticate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runtime() -> Runtime:
+    """The process' runtime, as `create_app` stored it."""
+    return cast(Runtime, current_app.extensions["certgate"])
+
+
+def current_principal() -> Principal:
+    """The caller, authenticated once per request.
+
+    Raises:
+        Unauthorized: no bearer token, or an unknown or revoked one.
+    """
+    principal = g.get("principal")
+    if principal is None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("an 'Authorization: Bearer TOKEN' header is required")
+        with runtime().db.read() as session:
+            principal = authenticate(session, secret.strip())
+        g.principal = principal
+    return cast(Principal, principal)
+
+
+def optional_principal() -> Principal | None:
+    """The caller when a token is sent, else None (for endpoints open to anyone)."""
+    return current_principal() if request.headers.get("Authorization") else None
+
+
+def require(*roles: Role) -> Callable[[F], F]:
+    """Allow a view to `roles` only: 401 without a valid token, 403 with another role."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = current_principal()
+            if principal.role not in roles:
+                raise Forbidden(f"role {principal.role.value!r} may not do this")
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+ANY_ROLE = tuple(Role)

@@ -1,0 +1,91 @@
+"""The one place that maps failures to HTTP answers in the contract's error format."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from service.errors import CertgateError, LintFailed, ServiceUnavailable
+
+log = logging.getLogger("certgate.api")
+
+# Werkzeug's own refusals, in the contract's words.
+HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "bad_request",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def error_response(status: int, code: str, message: str, violations: list[dict[str, Any]] | None = None) -> Response:
+    """A JSON error answer: `{"error": {"code", "message", "violations"?}}`."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if violations is not None:
+        error["violations"] = violations
+    response = jsonify({"error": error})
+    response.status_code = status
+    return response
+
+
+def _certgate_error(exc: CertgateError) -> Response:
+    if isinstance(exc, LintFailed):
+        log.error("pre-issuance lint refused a certificate: the CA profile needs attention: %s", exc.message)
+    elif isinstance(exc, ServiceUnavailable):
+        log.error("database unavailable: %s", exc.__cause__)
+    elif exc.status >= 500:
+        log.error("%s: %s", exc.code, exc.message)
+    response = jsonify(exc.as_body())
+    response.status_code = 422 if isinstance(exc, LintFailed) else exc.status
+    if isinstance(exc, ServiceUnavailable):
+        response.headers["Retry-After"] = "5"
+    return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message = exc.description or exc.name
+    violations = None
+    data = getattr(exc, "data", None)  # webargs/flask-smorest validation messages
+    if isinstance(data, dict) and "messages" in data:
+        message = "the request does not match the schema"
+        violations = _flatten(data["messages"])
+        status = 400
+    response = error_response(status, HTTP_CODES.get(status, "error"), message, violations)
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def _flatten(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = str(key) if key not in ("json", "query", "form", "headers") or prefix else ""
+            out += _flatten(value, f"{prefix}.{name}".strip(".") if name else prefix)
+    else:
+        for message in messages if isinstance(messages, list) else [messages]:
+            out.append({"rule": "schema", "code": "bad_request", "message": str(message), "subject": prefix})
+    return out
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "internal error; the event was logged")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers; call after flask-smorest's `Api`, whose own handler this replaces."""
+    app.register_error_handler(CertgateError, _certgate_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

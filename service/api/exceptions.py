@@ -1,0 +1,81 @@
+"""`/api/v1/exceptions`: the review queue and its decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from service.api.auth import current_principal, require, runtime
+from service.api.presenters import exception_body
+from service.api.requests import present
+from service.api.schemas import DecideSchema, ExceptionPageSchema, ExceptionQuerySchema, ExceptionSchema, RequestSchema
+from service.db.models import Role
+from service.usecases.read_reviews import list_reviews, read_review
+from service.usecases.review import Verdict, approve, expire_due, reject, withdraw
+
+blp = Blueprint("exceptions", __name__, url_prefix="/api/v1/exceptions", description="Exception (review) queue")
+READERS = (Role.APPROVER, Role.AUDITOR, Role.ADMIN)
+DECIDERS = (Role.APPROVER, Role.ADMIN)
+
+
+@blp.route("")
+class ExceptionList(MethodView):
+    @require(*READERS)
+    @blp.arguments(ExceptionQuerySchema, location="query")
+    @blp.response(200, ExceptionPageSchema)
+    def get(self, query: dict[str, Any]) -> Any:
+        """The queue, oldest first (overdue exceptions are expired first)."""
+        rt = runtime()
+        expire_due(rt.db, rt.clock())
+        with rt.db.read() as session:
+            page = list_reviews(session, status=query["status"], page=query["page"], per_page=query["per_page"])
+        required = rt.judge.policy.reviews.approvals_required
+        return {"items": [exception_body(r, a, required) for r, a in page.items], "page": query["page"],
+                "per_page": query["per_page"], "total": page.total}
+
+
+@blp.route("/<string:review_id>")
+class ExceptionById(MethodView):
+    @require(*READERS)
+    @blp.response(200, ExceptionSchema)
+    def get(self, review_id: str) -> Any:
+        """One exception with its approvals."""
+        rt = runtime()
+        with rt.db.read() as session:
+            review, approvals = read_review(session, review_id)
+        return exception_body(review, approvals, rt.judge.policy.reviews.approvals_required)
+
+
+@blp.route("/<string:review_id>/approve")
+class Approve(MethodView):
+    @require(*DECIDERS)
+    @blp.arguments(DecideSchema)
+    @blp.response(200, RequestSchema)
+    def post(self, body: dict[str, Any], review_id: str) -> Any:
+        """Approve; the certificate is issued once enough approvers agree."""
+        rt = runtime()
+        verdict = Verdict(body["reason"], body.get("grant_days"))
+        return present(approve(rt.db, rt.judge, rt.issuer, review_id, current_principal(), verdict, rt.clock()))
+
+
+@blp.route("/<string:review_id>/reject")
+class Reject(MethodView):
+    @require(*DECIDERS)
+    @blp.arguments(DecideSchema)
+    @blp.response(200, RequestSchema)
+    def post(self, body: dict[str, Any], review_id: str) -> Any:
+        """Reject; the request ends without a certificate."""
+        rt = runtime()
+        return present(reject(rt.db, review_id, current_principal(), Verdict(body["reason"]), rt.clock()))
+
+
+@blp.route("/<string:review_id>/withdraw")
+class Withdraw(MethodView):
+    @require(Role.REQUESTER, Role.ADMIN)
+    @blp.response(200, RequestSchema)
+    def post(self, review_id: str) -> Any:
+        """The requester withdraws their own pending request."""
+        rt = runtime()
+        return present(withdraw(rt.db, review_id, current_principal(), rt.clock()))

@@ -1,0 +1,30 @@
+"""`/api/v1/policy`: the policy in force and its version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from policies.validity import cabf_max_validity_days
+from service.api.auth import ANY_ROLE, require, runtime
+from service.api.schemas import PolicySchema
+
+blp = Blueprint("policy", __name__, url_prefix="/api/v1/policy", description="The policy in force")
+
+
+@blp.route("")
+class PolicyView(MethodView):
+    @require(*ANY_ROLE)
+    @blp.response(200, PolicySchema)
+    def get(self) -> Any:
+        """The policy document, its version (SHA-256 of the file) and today's CA/B maximum."""
+        rt = runtime()
+        loaded = rt.loaded_policy
+        return {
+            "version": loaded.policy.version,
+            "policy": loaded.policy.raw,
+            "source": loaded.text,
+            "cabf_max_validity_days": cabf_max_validity_days(rt.clock()),
+        }

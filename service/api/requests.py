@@ -1,0 +1,104 @@
+"""`/api/v1/requests`: submit a CSR (JSON or raw PKCS#10), dry-run it, read a request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import ValidationError
+
+from service.api.auth import ANY_ROLE, current_principal, require, runtime
+from service.api.presenters import decision_body, request_body
+from service.api.schemas import DecisionSchema, RequestSchema, SubmitJsonSchema, SubmitQuerySchema
+from service.db.models import Role
+from service.errors import BadRequest, MalformedCsr
+from service.usecases.read_requests import approvals_of, read_request
+from service.usecases.submit import RequestRecord, Submission, dry_run, submit_request
+
+blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Certificate requests")
+
+RAW_TYPES = ("application/pkcs10", "application/x-pkcs10")
+
+
+def present(record: RequestRecord) -> dict[str, Any]:
+    """A request record as the contract's answer."""
+    rt = runtime()
+    approvals = []
+    if record.review is not None:
+        with rt.db.read() as session:
+            approvals = approvals_of(session, record.review.id)
+    return request_body(
+        record,
+        chain_pem=rt.ca.chain_pem,
+        now=rt.clock(),
+        approvals=approvals,
+        approvals_required=rt.judge.policy.reviews.approvals_required,
+    )
+
+
+def _submission(query: dict[str, Any]) -> Submission:
+    """The submission in the body: raw PKCS#10 (PEM or DER) or the JSON wrapper.
+
+    Raises:
+        MalformedCsr: no CSR in the body.
+        BadRequest: the JSON does not match the schema.
+    """
+    mimetype = request.mimetype
+    body = request.get_data(cache=False)
+    if mimetype in RAW_TYPES:
+        return Submission(csr=body, validity_days=query.get("validity_days"))
+    if mimetype != "application/json":
+        raise MalformedCsr("send JSON {\"csr\": PEM} or a raw CSR as application/pkcs10")
+    try:
+        data = SubmitJsonSchema().loads(body or b"null")
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        if "csr" in messages:
+            raise MalformedCsr("the JSON body needs a 'csr' string holding a PEM CSR") from exc
+        raise BadRequest("the JSON body does not match the schema: " + str(messages)) from exc
+    except ValueError as exc:
+        raise BadRequest("the body is not valid JSON") from exc
+    return Submission(
+        csr=data["csr"].encode(),
+        validity_days=data.get("validity_days", query.get("validity_days")),
+        justification=data.get("justification"),
+        client_auth=data["client_auth"],
+    )
+
+
+@blp.route("")
+class Requests(MethodView):
+    @require(Role.REQUESTER, Role.ADMIN)
+    @blp.arguments(SubmitQuerySchema, location="query")
+    @blp.response(201, RequestSchema, description="issued")
+    @blp.alt_response(202, schema=RequestSchema, description="pending exception")
+    @blp.alt_response(200, schema=DecisionSchema, description="dry run: the decision, nothing stored")
+    @blp.doc(requestBody={"content": {
+        "application/json": {"schema": SubmitJsonSchema},
+        "application/pkcs10": {"schema": {"type": "string", "format": "binary"}},
+    }})
+    def post(self, query: dict[str, Any]) -> Any:
+        """Submit a CSR."""
+        rt = runtime()
+        submission = _submission(query)
+        principal = current_principal()
+        if query["dry_run"]:
+            decision = dry_run(rt.db, rt.judge, submission, principal, rt.clock())
+            return jsonify(DecisionSchema().dump(decision_body(decision)))
+        record = submit_request(rt.db, rt.judge, rt.issuer, submission, principal, rt.clock())
+        status = 201 if record.certificate is not None else 202
+        return present(record), status
+
+
+@blp.route("/<string:request_id>")
+class RequestById(MethodView):
+    @require(*ANY_ROLE)
+    @blp.response(200, RequestSchema)
+    def get(self, request_id: str) -> Any:
+        """A request, its decision, its certificate once issued."""
+        rt = runtime()
+        with rt.db.read() as session:
+            record = read_request(session, request_id, current_principal())
+        return present(record)

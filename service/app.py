@@ -1,0 +1,43 @@
+"""`create_app`: the one composition root."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from service.api import exceptions, health, pki, policy, ranges, requests
+from service.api.errors import register_error_handlers
+from service.config import Settings
+from service.runtime import Clock, Runtime, utc_now
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runtime: Runtime | None = None) -> Flask:
+    """Build the Flask app over an opened runtime (settings from the environment by default)."""
+    settings = settings or Settings.from_env()
+    rt = runtime or Runtime.open(settings, clock=clock)
+    app = Flask("certgate")
+    app.config.update(_api_config(settings))
+    app.extensions["certgate"] = rt
+    api = Api(app)
+    for module in (requests, exceptions, ranges, policy):
+        api.register_blueprint(module.blp)
+    for module_bp in (pki.blp, health.blp):
+        app.register_blueprint(module_bp)
+    register_error_handlers(app)
+    return app
+
+
+def _api_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "MAX_CONTENT_LENGTH": settings.max_request_bytes,
+        "API_TITLE": "certgate",
+        "API_VERSION": "1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        "JSON_SORT_KEYS": False,
+    }

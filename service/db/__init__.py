@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engine and sessions (SQLite or PostgreSQL)."""

@@ -1,0 +1,225 @@
+"""The tables. Rows stay here: the API never returns them as they are (schemas do the wire)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from service.db.types import UtcDateTime
+
+
+class Role(StrEnum):
+    """What a token may do (see the contract's role table)."""
+
+    REQUESTER = "requester"
+    APPROVER = "approver"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class RequestStatus(StrEnum):
+    """Where a certificate request stands."""
+
+    ISSUED = "issued"
+    PENDING_EXCEPTION = "pending_exception"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class ReviewStatus(StrEnum):
+    """Where an exception (a human review of an IP violation) stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_column=Column(UtcDateTime(), **kw))
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token: only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    role: str = Field(max_length=20)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class CertificateRequest(SQLModel, table=True):
+    """A submitted CSR and the decision it got."""
+
+    __tablename__ = "requests"
+    id: str = Field(primary_key=True, max_length=36)
+    requester: str = Field(index=True, max_length=200)
+    status: str = Field(index=True, max_length=30)
+    csr_pem: str = Field(sa_column=Column(Text, nullable=False))
+    csr_sha256: str = Field(max_length=64)
+    common_name: str | None = Field(default=None, max_length=400)
+    named_ips: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    violations: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    waived: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    policy_version: str = Field(max_length=80)
+    validity_days: int
+    client_auth: bool = False
+    justification: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    grant_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = _ts(nullable=False)
+    decided_at: datetime | None = _ts(nullable=True)
+
+
+class Certificate(SQLModel, table=True):
+    """An issued certificate; the serial is unique by constraint, not by luck alone."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (Index("ix_certificates_issued_at_id", "issued_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    serial_number: str = Field(unique=True, max_length=64)
+    request_id: str = Field(foreign_key="requests.id", unique=True, max_length=36)
+    requester: str = Field(index=True, max_length=200)
+    common_name: str | None = Field(default=None, max_length=400)
+    pem: str = Field(sa_column=Column(Text, nullable=False))
+    sha256_fingerprint: str = Field(max_length=64)
+    not_before: datetime = _ts(nullable=False)
+    not_after: datetime = _ts(nullable=False, index=True)
+    issued_at: datetime = _ts(nullable=False)
+    revoked_at: datetime | None = _ts(nullable=True)
+    revocation_reason: str | None = Field(default=None, max_length=40)
+
+
+class CertificateName(SQLModel, table=True):
+    """One name a certificate carries, in a form indexes can search.
+
+    IPs are stored as 32 hex digits (IPv4 as its IPv4-mapped IPv6 form) so a CIDR is a string
+    range; DNS names are stored reversed by label so a suffix is a prefix.
+    """
+
+    __tablename__ = "certificate_names"
+    __table_args__ = (Index("ix_certificate_names_kind_value", "kind", "value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    certificate_id: int = Field(foreign_key="certificates.id", index=True)
+    kind: str = Field(max_length=3)
+    value: str = Field(max_length=260)
+
+
+class Review(SQLModel, table=True):
+    """An exception: a request with IP violations waiting for approvers."""
+
+    __tablename__ = "exceptions"
+    id: str = Field(primary_key=True, max_length=36)
+    request_id: str = Field(foreign_key="requests.id", unique=True, max_length=36)
+    requester: str = Field(max_length=200)
+    status: str = Field(index=True, max_length=20)
+    violations: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    csr_sha256: str = Field(max_length=64)
+    policy_version: str = Field(max_length=80)
+    created_at: datetime = _ts(nullable=False, index=True)
+    expires_at: datetime = _ts(nullable=False)
+    decided_at: datetime | None = _ts(nullable=True)
+
+
+class Approval(SQLModel, table=True):
+    """One approver's yes (or the no that ended a review), bound to the CSR and policy version."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("exception_id", "approver"),)
+    id: int | None = Field(default=None, primary_key=True)
+    exception_id: str = Field(foreign_key="exceptions.id", index=True, max_length=36)
+    approver: str = Field(max_length=200)
+    decision: str = Field(max_length=10)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    csr_sha256: str = Field(max_length=64)
+    policy_version: str = Field(max_length=80)
+    grant_days: int | None = None
+    at: datetime = _ts(nullable=False)
+
+
+class Grant(SQLModel, table=True):
+    """A renewal grant: the requester's later requests naming only these IPs issue at once."""
+
+    __tablename__ = "grants"
+    id: str = Field(primary_key=True, max_length=36)
+    requester: str = Field(index=True, max_length=200)
+    exception_id: str = Field(foreign_key="exceptions.id", max_length=36)
+    ip_addresses: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+
+
+class OwnedRange(SQLModel, table=True):
+    """A CIDR the organisation owns."""
+
+    __tablename__ = "owned_ranges"
+    id: int | None = Field(default=None, primary_key=True)
+    cidr: str = Field(unique=True, max_length=50)
+    owner: str = Field(default="", max_length=200)
+    created_at: datetime = _ts(nullable=False)
+    created_by: str = Field(max_length=200)
+
+
+class RangeChange(SQLModel, table=True):
+    """The registry's change log: workers replay it to keep their in-memory index current."""
+
+    __tablename__ = "range_changes"
+    seq: int | None = Field(default=None, primary_key=True)
+    op: str = Field(max_length=6)
+    range_id: int
+    cidr: str = Field(max_length=50)
+    owner: str = Field(default="", max_length=200)
+
+
+class AuditEvent(SQLModel, table=True):
+    """A leaf of the audit log; `index` is gap-free, allocated under the log-head lock."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_event_at", "event", "at"),)
+    index: int = Field(sa_column=Column("index", BigInteger, primary_key=True, autoincrement=False))
+    event: str = Field(max_length=60)
+    actor: str = Field(index=True, max_length=200)
+    at: datetime = _ts(nullable=False, index=True)
+    subject: str = Field(index=True, max_length=400)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    leaf_hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The single row every audit writer locks to take the next index."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class SignedTreeHead(SQLModel, table=True):
+    """Every tree head the service signed and published."""
+
+    __tablename__ = "signed_tree_heads"
+    id: int | None = Field(default=None, primary_key=True)
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    root_hash: str = Field(max_length=64)
+    timestamp: datetime = _ts(nullable=False)
+    signature: str = Field(sa_column=Column(Text, nullable=False))
+    key_id: str = Field(max_length=64)
+
+
+class CrlState(SQLModel, table=True):
+    """The current CRL of one issuer, shared by every worker."""
+
+    __tablename__ = "crl_state"
+    issuer: str = Field(primary_key=True, max_length=20)
+    crl_number: int = Field(sa_column=Column(BigInteger, nullable=False))
+    this_update: datetime = _ts(nullable=False)
+    next_update: datetime = _ts(nullable=False)
+    der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    revocation_count: int = 0

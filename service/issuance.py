@@ -1,0 +1,121 @@
+"""Signing a judged request and recording the certificate with its audit event."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from policies.config import Policy
+from policies.decision import Decision
+from service.audit.log import append_event
+from service.ca.authority import CertificateAuthority, IssuedCertificate, IssueOrder, new_serial
+from service.ca.lint import Linter, LintFinding
+from service.csr import VerifiedCsr
+from service.db.models import Certificate, CertificateName, CertificateRequest
+from service.inventory_names import dns_key, ip_key
+
+BACKDATE = timedelta(minutes=1)  # tolerate relying parties whose clocks run a little behind
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """The CA with the lint gate in front of it."""
+
+    ca: CertificateAuthority
+    linter: Linter | None
+
+    def sign(
+        self,
+        csr: VerifiedCsr,
+        decision: Decision,
+        policy: Policy,
+        *,
+        client_auth: bool,
+        now: datetime,
+        approved_ips: frozenset[str] = frozenset(),
+    ) -> IssuedCertificate:
+        """Build the certificate from validated data only and sign it after the lint passes.
+
+        Lint findings about exactly the `approved_ips` (reserved or unowned addresses that an
+        approver or a grant accepted) are waived and recorded, never silently dropped.
+
+        Raises:
+            LintFailed: a blocking lint finding remains.
+            CaError: the CA cannot sign.
+        """
+        not_before = now - BACKDATE
+        order = IssueOrder(
+            public_key=csr.public_key,
+            common_name=csr.common_name,
+            dns_names=csr.dns_names,
+            ip_addresses=csr.ip_addresses,
+            not_before=not_before,
+            not_after=not_before + timedelta(days=decision.validity_days) - timedelta(seconds=1),
+            serial=new_serial(),
+            client_auth=client_auth and policy.allow_client_auth,
+            organization=policy.organization,
+            country=policy.country,
+        )
+        return self.ca.issue(order, linter=self.linter, waive=_ip_waiver(approved_ips) if approved_ips else None)
+
+
+def _ip_waiver(approved_ips: frozenset[str]) -> Callable[[LintFinding], bool]:
+    """Waive only the lint findings about reserved/internal IPs, and only for approved ones."""
+
+    def waive(finding: LintFinding) -> bool:
+        text = f"{finding.code} {finding.message}".lower()
+        about_ip = "ip" in finding.code.lower() or "reserved" in text or "internal" in text
+        return about_ip and any(ip in finding.message for ip in approved_ips) or (about_ip and bool(approved_ips) and "ipaddress" in finding.node_path.lower())
+
+    return waive
+
+
+def record_certificate(
+    session: Session,
+    request: CertificateRequest,
+    issued: IssuedCertificate,
+    *,
+    actor: str,
+    now: datetime,
+    cause: dict[str, str | None],
+) -> Certificate:
+    """Insert the certificate, its searchable names and its `certificate:issued` event."""
+    cert = issued.certificate
+    row = Certificate(
+        serial_number=issued.serial_hex,
+        request_id=request.id,
+        requester=request.requester,
+        common_name=request.common_name,
+        pem=issued.pem,
+        sha256_fingerprint=issued.sha256_fingerprint,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        issued_at=now,
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    names = {("ip", ip_key(ip)) for ip in request.named_ips}
+    names |= {("dns", dns_key(n)) for n in issued.dns_names}
+    session.add_all(CertificateName(certificate_id=row.id, kind=k, value=v) for k, v in sorted(names))
+    append_event(
+        session,
+        event="certificate:issued",
+        actor=actor,
+        subject=f"certificate:{issued.serial_hex}",
+        data={
+            "request_id": request.id,
+            "serial_number": issued.serial_hex,
+            "certificate_sha256": hashlib.sha256(issued.der).hexdigest(),
+            "requester": request.requester,
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "waived_lint": [f.code for f in issued.waived_lint],
+            **cause,
+        },
+        at=now,
+    )
+    return row

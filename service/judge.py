@@ -1,0 +1,42 @@
+"""The bridge from a request to the pure engine: gathers context (ranges, grants, time)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from policies.config import Policy
+from policies.decision import Decision
+from policies.engine import EvaluationContext, GrantFacts, OwnedRanges, evaluate
+from policies.facts import RequestFacts
+from service.db.models import Grant
+from service.policy_store import LoadedPolicy
+
+
+class Judge:
+    """Decides requests under one loaded policy against the live owned-range registry."""
+
+    def __init__(self, loaded: LoadedPolicy, owned: OwnedRanges) -> None:
+        self.loaded = loaded
+        self.owned = owned
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force."""
+        return self.loaded.policy
+
+    def decide(self, facts: RequestFacts, *, requester: str, session: Session, now: datetime) -> Decision:
+        """The decision for `facts`, counting the requester's active renewal grants."""
+        return evaluate(facts, self.context(requester=requester, session=session, now=now))
+
+    def context(self, *, requester: str, session: Session, now: datetime) -> EvaluationContext:
+        """The evaluation context for one requester at `now`."""
+        grants = session.exec(select(Grant).where(Grant.requester == requester, Grant.expires_at > now)).all()
+        return EvaluationContext(
+            policy=self.loaded.policy,
+            now=now,
+            owned=self.owned,
+            blocklist=self.loaded.blocklist,
+            grants=tuple(GrantFacts(g.id, frozenset(g.ip_addresses), g.expires_at) for g in grants),
+        )

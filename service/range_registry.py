@@ -1,0 +1,69 @@
+"""Each worker's in-memory copy of the owned-range registry, kept current from the change log.
+
+A worker builds its index once, then replays `range_changes` rows newer than the last one it
+saw, checking at most every `refresh_seconds`. Writers append the change row while holding the
+audit-log lock, so change numbers commit in order and a replay never skips one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from policies.addresses import IpAddress
+from policies.ownership import RangeIndex, RangeMatch
+from service.db.models import OwnedRange, RangeChange
+from service.db.session import Database
+
+
+class RangeRegistry:
+    """The owned-range lookups of one process (`covers` satisfies the engine's protocol)."""
+
+    def __init__(self, db: Database, *, refresh_seconds: float = 0.5, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._db = db
+        self._refresh = refresh_seconds
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._index: RangeIndex | None = None
+        self._seq = 0
+        self._checked = float("-inf")
+
+    def covers(self, ip: IpAddress) -> bool:
+        """True when an owned range contains `ip`."""
+        return self.lookup(ip) is not None
+
+    def lookup(self, ip: IpAddress | str) -> RangeMatch | None:
+        """The most specific owned range containing `ip`."""
+        return self.current().lookup(ip)
+
+    def current(self) -> RangeIndex:
+        """The index, refreshed from the change log when the last check is old enough."""
+        if self._monotonic() - self._checked >= self._refresh or self._index is None:
+            self.refresh()
+        assert self._index is not None
+        return self._index
+
+    def refresh(self) -> None:
+        """Catch up with the database now: a full build the first time, a replay afterwards."""
+        with self._lock, self._db.read() as session:
+            latest = session.exec(select(func.max(RangeChange.seq))).one() or 0
+            changes = []
+            if self._index is not None and latest > self._seq:
+                changes = session.exec(select(RangeChange).where(RangeChange.seq > self._seq).order_by(RangeChange.seq)).all()
+            if self._index is None or any(c.op == "reload" for c in changes):
+                rows = session.exec(select(OwnedRange.id, OwnedRange.cidr, OwnedRange.owner)).all()
+                self._index = RangeIndex.build((r[0], r[1], r[2]) for r in rows)
+                self._seq = latest
+            else:
+                for change in changes:
+                    if change.op == "add":
+                        self._index.remove(change.range_id)
+                        self._index.add(change.range_id, change.cidr, change.owner)
+                    else:
+                        self._index.remove(change.range_id)
+                    self._seq = max(self._seq, change.seq or 0)
+            self._checked = self._monotonic()

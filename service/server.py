@@ -1,0 +1,54 @@
+"""Serving the app under gunicorn (the production WSGI server) from Python."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from service.runtime import Runtime
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with the app built once in the master and shared by forked workers.
+
+    Preloading builds the lint validator and loads the CA once; each worker then opens its own
+    database connections (the pool is reset after fork).
+    """
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        self.cfg.set("post_fork", _post_fork)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+def _post_fork(_server: Any, worker: Any) -> None:
+    runtime: Runtime = worker.app.application.extensions["certgate"]
+    runtime.db.engine.dispose(close=False)
+
+
+def server_options(host: str, port: int, workers: int, *, backlog: int = 2048, timeout: int = 30) -> dict[str, Any]:
+    """gunicorn settings for certgate: sync workers (CPU-bound signing), bounded queue."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "sync",
+        "preload_app": True,
+        "backlog": backlog,
+        "timeout": timeout,
+        "graceful_timeout": 10,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+    }

@@ -1,0 +1,78 @@
+"""API tokens: created once, shown once, stored as SHA-256, checked in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from service.audit.log import append_event
+from service.db.models import ApiToken, Role
+from service.errors import BadRequest, Conflict, NotFound, Unauthorized
+
+TOKEN_PREFIX = "cg_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's name (the actor in the audit log) and its role."""
+
+    name: str
+    role: Role
+
+
+def hash_token(secret: str) -> str:
+    """The stored form of a token. Tokens are 256-bit random, so a plain SHA-256 suffices."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(session: Session, *, name: str, role: Role, actor: str, now: datetime) -> str:
+    """Store a new token's hash and return the secret (shown once, never stored).
+
+    Raises:
+        BadRequest: the name is empty or too long.
+        Conflict: a token with this name exists.
+    """
+    if not name or len(name) > 200:
+        raise BadRequest("a token name is 1 to 200 characters")
+    if session.exec(select(ApiToken).where(ApiToken.name == name)).first() is not None:
+        raise Conflict(f"a token named {name!r} exists")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, role=role.value, token_hash=hash_token(secret), created_at=now))
+    append_event(session, event="token:created", actor=actor, subject=f"token:{name}", data={"role": role.value}, at=now)
+    return secret
+
+
+def revoke_token(session: Session, *, name: str, actor: str, now: datetime) -> None:
+    """Revoke a token by name.
+
+    Raises:
+        NotFound: no such token.
+        Conflict: it is revoked already.
+    """
+    token = session.exec(select(ApiToken).where(ApiToken.name == name)).first()
+    if token is None:
+        raise NotFound(f"no token named {name!r}")
+    if token.revoked_at is not None:
+        raise Conflict(f"token {name!r} is revoked already")
+    token.revoked_at = now
+    session.add(token)
+    append_event(session, event="token:revoked", actor=actor, subject=f"token:{name}", data={}, at=now)
+
+
+def authenticate(session: Session, secret: str) -> Principal:
+    """The principal a bearer secret stands for.
+
+    Raises:
+        Unauthorized: unknown or revoked token.
+    """
+    digest = hash_token(secret)
+    token = session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+    # The lookup is by hash, so timing says nothing about the secret; compare anyway.
+    if token is None or not hmac.compare_digest(token.token_hash, digest) or token.revoked_at is not None:
+        raise Unauthorized("the token is unknown or revoked")
+    return Principal(token.name, Role(token.role))

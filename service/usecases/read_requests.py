@@ -1,0 +1,34 @@
+"""Reading requests with what hangs off them, under the contract's visibility rules."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from service.db.models import Approval, Certificate, CertificateRequest, Review, Role
+from service.errors import Forbidden, NotFound
+from service.tokens import Principal
+from service.usecases.submit import RequestRecord
+
+READ_ANY = (Role.APPROVER, Role.AUDITOR, Role.ADMIN)
+
+
+def read_request(session: Session, request_id: str, reader: Principal) -> RequestRecord:
+    """A request, its certificate and its exception, if `reader` may see it.
+
+    Raises:
+        NotFound: no such request.
+        Forbidden: a requester asking for somebody else's request.
+    """
+    request = session.get(CertificateRequest, request_id)
+    if request is None:
+        raise NotFound(f"no request {request_id}")
+    if reader.role not in READ_ANY and request.requester != reader.name:
+        raise Forbidden("requesters read only their own requests")
+    cert = session.exec(select(Certificate).where(Certificate.request_id == request_id)).first()
+    review = session.exec(select(Review).where(Review.request_id == request_id)).first()
+    return RequestRecord(request, certificate=cert, review=review)
+
+
+def approvals_of(session: Session, review_id: str) -> list[Approval]:
+    """Every approval and rejection recorded on an exception, oldest first."""
+    return list(session.exec(select(Approval).where(Approval.exception_id == review_id).order_by(Approval.at, Approval.id)).all())

@@ -1,0 +1,228 @@
+"""The exception (review) workflow: approve, reject, withdraw, expire — four eyes, one issuance."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, func, select
+
+from policies.decision import Decision, Severity
+from service.audit.log import append_event
+from service.ca.authority import IssuedCertificate
+from service.csr import load_csr, request_facts
+from service.db.models import Approval, CertificateRequest, Grant, RequestStatus, Review, ReviewStatus
+from service.db.session import Database
+from service.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRejected
+from service.issuance import Issuer, record_certificate
+from service.judge import Judge
+from service.tokens import Principal
+from service.usecases.submit import RequestRecord
+
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An approver's word: the reason (required) and an optional renewal grant."""
+
+    reason: str
+    grant_days: int | None = None
+
+
+def _locked_review(session: Session, review_id: str) -> Review:
+    review = session.exec(select(Review).where(Review.id == review_id).with_for_update()).first()
+    if review is None:
+        raise NotFound(f"no exception {review_id}")
+    return review
+
+
+def _ensure_open(session: Session, review: Review, now: datetime) -> None:
+    """Conflict unless the review is pending (callers expire overdue ones first, and commit that)."""
+    if review.status != ReviewStatus.PENDING:
+        raise Conflict(f"exception {review.id} is {review.status}, not pending")
+
+
+def _check_reviewer(session: Session, review: Review, reviewer: Principal) -> None:
+    if reviewer.name == review.requester:
+        raise Forbidden("four eyes: nobody decides an exception on their own request")
+    seen = session.exec(select(Approval).where(Approval.exception_id == review.id, Approval.approver == reviewer.name)).first()
+    if seen is not None:
+        raise Conflict(f"{reviewer.name} has decided on exception {review.id} already")
+
+
+def _approval(review: Review, reviewer: Principal, verdict: Verdict, decision: str, now: datetime) -> Approval:
+    return Approval(exception_id=review.id, approver=reviewer.name, decision=decision, reason=verdict.reason,
+                    csr_sha256=review.csr_sha256, policy_version=review.policy_version,
+                    grant_days=verdict.grant_days, at=now)
+
+
+def approve(db: Database, judge: Judge, issuer: Issuer, review_id: str, reviewer: Principal,
+            verdict: Verdict, now: datetime) -> RequestRecord:
+    """Record an approval; with the last one required, judge the original CSR again and issue.
+
+    Two approvers racing on the last approval serialise on the review row: the loser gets 409
+    and the certificate it signed is discarded before anything is stored or published.
+
+    Raises:
+        NotFound, Forbidden (four eyes), Conflict (not pending, decided twice),
+        BadRequest (grant too long), PolicyRejected (the key fails today's policy).
+    """
+    _check_reason(verdict.reason)
+    if verdict.grant_days is not None and not 1 <= verdict.grant_days <= judge.policy.reviews.max_grant_days:
+        raise BadRequest(f"grant_days must be 1 to {judge.policy.reviews.max_grant_days}")
+    expire_due(db, now)
+    with db.write() as session:
+        review = _locked_review(session, review_id)
+        _ensure_open(session, review, now)
+        _check_reviewer(session, review, reviewer)
+        approvals = session.exec(select(func.count()).select_from(Approval).where(
+            Approval.exception_id == review.id, Approval.decision == "approve")).one()
+        if approvals + 1 < judge.policy.reviews.approvals_required:
+            session.add(_approval(review, reviewer, verdict, "approve", now))
+            append_event(session, event="exception:approval_added", actor=reviewer.name, subject=f"exception:{review.id}",
+                         data={"reason": verdict.reason, "approvals": approvals + 1, "csr_sha256": review.csr_sha256,
+                               "policy_version": review.policy_version, "grant_days": verdict.grant_days}, at=now)
+            return RequestRecord(_request(session, review), review=review)
+        request = _request(session, review)
+    issued, decision = _judge_again_and_sign(db, judge, issuer, review, request, now)
+    with db.write() as session:
+        review = _locked_review(session, review_id)
+        _ensure_open(session, review, now)
+        _check_reviewer(session, review, reviewer)
+        request = _request(session, review)
+        session.add(_approval(review, reviewer, verdict, "approve", now))
+        review.status, review.decided_at = ReviewStatus.APPROVED, now
+        request.status, request.decided_at = RequestStatus.ISSUED, now
+        request.waived = [f.as_dict() for f in decision.exceptions]
+        session.add_all([review, request])
+        append_event(session, event="exception:approved", actor=reviewer.name, subject=f"exception:{review.id}",
+                     data={"reason": verdict.reason, "request_id": request.id, "csr_sha256": review.csr_sha256,
+                           "policy_version": decision.policy_version, "approved_ips": [f.subject for f in decision.exceptions],
+                           "grant_days": verdict.grant_days}, at=now)
+        if verdict.grant_days:
+            _grant(session, review, decision_ips=[f.subject for f in decision.exceptions], days=verdict.grant_days,
+                   actor=reviewer.name, now=now)
+        cert = record_certificate(session, request, issued, actor=reviewer.name, now=now,
+                                  cause={"exception_id": review.id, "grant_id": None})
+        return RequestRecord(request, certificate=cert, review=review)
+
+
+def _judge_again_and_sign(db: Database, judge: Judge, issuer: Issuer, review: Review,
+                          request: CertificateRequest, now: datetime) -> tuple[IssuedCertificate, Decision]:
+    """Re-check the original CSR under today's policy; sign with the approved IPs waived."""
+    csr = load_csr(request.csr_pem.encode())
+    if csr.sha256 != review.csr_sha256:
+        raise Conflict("the stored CSR does not match the one the exception was opened for")
+    with db.read() as session:
+        decision = judge.decide(request_facts(csr, request.validity_days), requester=request.requester,
+                                session=session, now=now)
+    rejections = [f for f in decision.findings if f.severity is Severity.REJECT]
+    if rejections:
+        _close_rejected(db, review.id, [f.as_dict() for f in decision.findings], now)
+        raise PolicyRejected(rejections[0].code, "the request fails today's policy: " + rejections[0].message,
+                             [f.as_dict() for f in decision.findings], request_id=request.id)
+    reviewed = {v["subject"] for v in review.violations}
+    new = [f.subject for f in decision.exceptions if f.subject not in reviewed]
+    if new:
+        raise Conflict(f"the policy changed and {', '.join(new)} now also need a review; submit the request again")
+    approved = frozenset(f.subject for f in decision.exceptions)
+    issued = issuer.sign(csr, decision, judge.policy, client_auth=request.client_auth, now=now, approved_ips=approved)
+    return issued, decision
+
+
+def _close_rejected(db: Database, review_id: str, violations: list[dict[str, str]], now: datetime) -> None:
+    with db.write() as session:
+        review = _locked_review(session, review_id)
+        if review.status != ReviewStatus.PENDING:
+            return
+        request = _request(session, review)
+        review.status, review.decided_at = ReviewStatus.REJECTED, now
+        request.status, request.decided_at, request.violations = RequestStatus.REJECTED, now, violations
+        session.add_all([review, request])
+        append_event(session, event="exception:rejected", actor=SYSTEM_ACTOR, subject=f"exception:{review.id}",
+                     data={"reason": "the request fails the policy in force at approval", "request_id": request.id,
+                           "violations": violations}, at=now)
+
+
+def _grant(session: Session, review: Review, *, decision_ips: list[str], days: int, actor: str, now: datetime) -> None:
+    grant = Grant(id=str(uuid.uuid4()), requester=review.requester, exception_id=review.id,
+                  ip_addresses=sorted(decision_ips), created_at=now, expires_at=now + timedelta(days=days))
+    session.add(grant)
+    append_event(session, event="grant:created", actor=actor, subject=f"grant:{grant.id}",
+                 data={"requester": grant.requester, "exception_id": review.id, "ip_addresses": grant.ip_addresses,
+                       "expires_at": grant.expires_at.isoformat()}, at=now)
+
+
+def reject(db: Database, review_id: str, reviewer: Principal, verdict: Verdict, now: datetime) -> RequestRecord:
+    """End a pending exception without a certificate.
+
+    Raises:
+        NotFound, Forbidden (four eyes), Conflict (not pending), BadRequest (no reason).
+    """
+    _check_reason(verdict.reason)
+    expire_due(db, now)
+    with db.write() as session:
+        review = _locked_review(session, review_id)
+        _ensure_open(session, review, now)
+        _check_reviewer(session, review, reviewer)
+        request = _request(session, review)
+        session.add(_approval(review, reviewer, verdict, "reject", now))
+        review.status, review.decided_at = ReviewStatus.REJECTED, now
+        request.status, request.decided_at = RequestStatus.REJECTED, now
+        session.add_all([review, request])
+        append_event(session, event="exception:rejected", actor=reviewer.name, subject=f"exception:{review.id}",
+                     data={"reason": verdict.reason, "request_id": request.id}, at=now)
+        return RequestRecord(request, review=review)
+
+
+def withdraw(db: Database, review_id: str, requester: Principal, now: datetime) -> RequestRecord:
+    """The requester takes back their own pending request.
+
+    Raises:
+        NotFound, Forbidden (not theirs), Conflict (not pending).
+    """
+    expire_due(db, now)
+    with db.write() as session:
+        review = _locked_review(session, review_id)
+        if review.requester != requester.name:
+            raise Forbidden("only the requester may withdraw a request")
+        _ensure_open(session, review, now)
+        request = _request(session, review)
+        review.status, review.decided_at = ReviewStatus.WITHDRAWN, now
+        request.status, request.decided_at = RequestStatus.WITHDRAWN, now
+        session.add_all([review, request])
+        append_event(session, event="exception:withdrawn", actor=requester.name, subject=f"exception:{review.id}",
+                     data={"request_id": request.id}, at=now)
+        return RequestRecord(request, review=review)
+
+
+def expire_due(db: Database, now: datetime) -> int:
+    """Expire every pending exception past its deadline; returns how many."""
+    with db.write() as session:
+        due = session.exec(select(Review).where(Review.status == ReviewStatus.PENDING, Review.expires_at <= now)
+                           .order_by(col(Review.created_at)).with_for_update()).all()
+        for review in due:
+            _expire(session, review, now)
+        return len(due)
+
+
+def _expire(session: Session, review: Review, now: datetime) -> None:
+    request = _request(session, review)
+    review.status, review.decided_at = ReviewStatus.EXPIRED, now
+    request.status, request.decided_at = RequestStatus.EXPIRED, now
+    session.add_all([review, request])
+    append_event(session, event="exception:expired", actor=SYSTEM_ACTOR, subject=f"exception:{review.id}",
+                 data={"request_id": request.id, "expires_at": review.expires_at.isoformat()}, at=now)
+
+
+def _request(session: Session, review: Review) -> CertificateRequest:
+    request = session.get(CertificateRequest, review.request_id)
+    assert request is not None  # a foreign key guarantees it
+    return request
+
+
+def _check_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise BadRequest("a reason is required")
