@@ -371,6 +371,20 @@ def test_repeated_non_cn_subject_attributes_are_fine(keys: Keys) -> None:
     assert verified.common_name == "host.example.com"
 
 
+def test_challenge_password_and_other_attributes_are_allowed(keys: Keys, tmp_path: Path) -> None:
+    config = tmp_path / "req.cnf"
+    config.write_text(
+        "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\nreq_extensions = ext\n"
+        "[dn]\nCN = cp.example\n"
+        "[attrs]\nchallengePassword = sekrit123\nunstructuredName = Some Name\n"
+        "[ext]\nsubjectAltName = DNS:cp.example\n"
+    )
+    body = openssl("req", "-new", "-key", str(keys.path("p256")), "-config", str(config))
+    verified = load_csr(body)
+    assert len(verified.csr.attributes) == 3  # the two above and the extensionRequest
+    assert verified.dns_names == ("cp.example",)
+
+
 def test_hundred_sans(keys: Keys) -> None:
     names = [f"host{i}.example.com" for i in range(100)]
     verified = parse_csr(built_csr(keys, [x509.DNSName(n) for n in names]))
@@ -552,3 +566,4 @@ def test_mutated_csrs_only_raise_service_errors(p256_pem: bytes, index: int, mas
     except CertgateError:
         return
     pytest.fail("a CSR with a changed byte was accepted")
+
