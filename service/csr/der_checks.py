@@ -103,7 +103,7 @@ def _check_layout(der: bytes, root: Node) -> None:
         raise MalformedCsr("the CSR version is not an INTEGER")
     if der[version.body : version.end] != b"\x00":
         number = int.from_bytes(der[version.body : version.end], "big", signed=True)
-        raise MalformedCsr(f"unsupported CSR version {number} (only version 1, encoded 0)")
+        raise MalformedCsr(f"unsupported CSR version field {number} (PKCS#10 v1 is encoded as 0)")
     _check_subject(der, subject)
     _check_public_key_info(der, spki)
     _check_attributes(der, attributes)

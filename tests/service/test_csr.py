@@ -320,7 +320,7 @@ ODD_CSRS: dict[str, tuple[type[CertgateError], str, str]] = {
     "duplicate_extension.der": (MalformedCsr, "malformed_csr", "repeats the extension 2.5.29.17"),
     "two_extension_requests.der": (MalformedCsr, "malformed_csr", "more than one extensionRequest"),
     "duplicate_attribute.der": (MalformedCsr, "malformed_csr", "repeats the attribute"),
-    "version_2.der": (MalformedCsr, "malformed_csr", "unsupported CSR version 1"),
+    "version_2.der": (MalformedCsr, "malformed_csr", "unsupported CSR version field 1"),
     "non_minimal_length.der": (MalformedCsr, "malformed_csr", "short form"),
     "indefinite_length.der": (MalformedCsr, "malformed_csr", "indefinite length"),
     "unsorted_attributes.der": (MalformedCsr, "malformed_csr", "sorted"),
