@@ -198,3 +198,66 @@ class InventoryPageSchema(Schema):
 class RevokeSchema(Schema):
     reason = fields.String(required=True, validate=validate.OneOf(
         ["unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "privilegeWithdrawn"]))
+
+
+class AuditQuerySchema(PageQuerySchema):
+    event = fields.String(metadata={"description": "e.g. certificate:issued, or exception: for all"})
+    actor = fields.String()
+    subject = fields.String(metadata={"description": "request id, serial, IP, or a full subject"})
+    after = fields.AwareDateTime(default_timezone=UTC)
+    before = fields.AwareDateTime(default_timezone=UTC)
+
+
+class AuditEntrySchema(Schema):
+    index = fields.Integer()
+    leaf_hash = fields.String()
+    event = fields.String()
+    actor = fields.String()
+    at = fields.String()
+    subject = fields.String()
+    data = fields.Dict()
+
+
+class AuditPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditEntrySchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class AuditVerifySchema(Schema):
+    ok = fields.Boolean()
+    tree_size = fields.Integer()
+    first_bad_index = fields.Integer(allow_none=True)
+    problem = fields.String(allow_none=True)
+
+
+class TreeHeadSchema(Schema):
+    tree_size = fields.Integer()
+    root_hash = fields.String()
+    timestamp = fields.String()
+    signature = fields.String()
+    key_id = fields.String()
+
+
+class InclusionQuerySchema(Schema):
+    index = fields.Integer(required=True, validate=validate.Range(min=0))
+    tree_size = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class InclusionSchema(Schema):
+    leaf_index = fields.Integer()
+    tree_size = fields.Integer()
+    leaf_hash = fields.String()
+    audit_path = fields.List(fields.String())
+
+
+class ConsistencyQuerySchema(Schema):
+    first = fields.Integer(required=True, validate=validate.Range(min=1))
+    second = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ConsistencySchema(Schema):
+    first = fields.Integer()
+    second = fields.Integer()
+    consistency = fields.List(fields.String())

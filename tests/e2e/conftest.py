@@ -1,0 +1,105 @@
+"""A real `certgate serve` (gunicorn) on 127.0.0.1 and a free port, for real clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOKEN_NAMES
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A running server and what a client needs to talk to it."""
+
+    url: str
+    env: dict[str, str]
+    data_dir: Path
+    tokens: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the `certgate` CLI against this server's data dir and database."""
+        return subprocess.run([sys.executable, "-m", "service.cli", *args], env=self.env, text=True,
+                              capture_output=True, check=check, timeout=120)
+
+    def call(self, method: str, path: str, *, token: str | None = None, body: object = None,
+             data: bytes | None = None, content_type: str = "application/json") -> tuple[int, object]:
+        """One HTTP call; JSON answers are decoded."""
+        headers = {"Content-Type": content_type}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        payload = json.dumps(body).encode() if body is not None else data
+        req = urllib.request.Request(self.url + path, data=payload, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                raw, status, ctype = resp.read(), resp.status, resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            raw, status, ctype = exc.read(), exc.code, exc.headers.get("Content-Type", "")
+        return status, json.loads(raw) if "json" in ctype else raw
+
+
+def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2, extra_env: dict[str, str] | None = None) -> LiveServer:
+    """Start `certgate serve` with its own data dir; wait until /healthz answers."""
+    port = free_port()
+    data_dir = tmp / "data"
+    env = {**os.environ, "CERTGATE_DATA_DIR": str(data_dir), "CERTGATE_BASE_URL": f"http://127.0.0.1:{port}",
+           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    if database_url:
+        env["CERTGATE_DATABASE_URL"] = database_url
+    log = (tmp / "server.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(workers)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("server did not start:\n" + (tmp / "server.log").read_text())
+        time.sleep(0.1)
+    server = LiveServer(url, env, data_dir, {}, process)
+    for key, (name, role) in TOKEN_NAMES.items():
+        server.tokens[key] = server.cli("token", "create", "--role", role.value, "--name", name).stdout.strip().splitlines()[-1]
+    return server
+
+
+def stop_server(server: LiveServer) -> None:
+    """Stop gracefully, then hard."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real server (SQLite) shared by a test module."""
+    server = start_server(tmp_path_factory.mktemp("live"))
+    yield server
+    stop_server(server)
