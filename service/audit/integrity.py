@@ -121,8 +121,8 @@ def _check_entry(entry: EntryRecord, expected: int) -> None:
                 "(deleted or reordered)",
             )
         raise _Broken(
-            expected,
-            f"entry at position {expected} has index {entry.index}: "
+            entry.index,
+            f"index {entry.index} appears again at position {expected}: "
             "a duplicated, inserted or reordered entry",
         )
     try:
