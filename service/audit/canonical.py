@@ -36,11 +36,7 @@ def rfc3339_utc(at: datetime) -> str:
     Raises:
         ValueError: `at` is aware but not UTC.
     """
-    at = as_utc(at)
-    return (
-        f"{at.year:04d}-{at.month:02d}-{at.day:02d}T"
-        f"{at.hour:02d}:{at.minute:02d}:{at.second:02d}.{at.microsecond:06d}Z"
-    )
+    return as_utc(at).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def as_utc(at: datetime) -> datetime:
@@ -116,7 +112,15 @@ def event_leaf_hash(
 
 def _plain_json(value: object, where: str) -> object:
     """A plain dict/list copy of `value`, refusing anything whose JSON could change in a database."""
-    if value is None or isinstance(value, str | bool | int):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # the common case, fast
+        return value
+    # Exact dicts and lists skip the slower ABC checks below.
+    if type(value) is list:
+        return [_plain_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if type(value) is dict and all(type(key) is str for key in value):
+        return {key: _plain_json(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, str | bool | int):
         # str and int subclasses (StrEnum, IntEnum) are written by json as their plain values.
         return value
     if isinstance(value, float):

@@ -47,22 +47,15 @@ class MerkleTree:
         Raises:
             ValueError: a leaf hash is not 32 bytes.
         """
-        leaves = bytearray()
-        for item in leaf_hashes:
-            _check_hash(item)
-            leaves += item
-        self._size = len(leaves) // HASH_SIZE
-        self._levels: list[bytearray] = [leaves]
-        level = leaves
-        while len(level) >= 2 * HASH_SIZE:
-            usable = len(level) - len(level) % (2 * HASH_SIZE)
-            level = bytearray(
-                b"".join(
-                    hashlib.sha256(_NODE_PREFIX + level[i : i + 2 * HASH_SIZE]).digest()
-                    for i in range(0, usable, 2 * HASH_SIZE)
-                )
-            )
-            self._levels.append(level)
+        level = list(leaf_hashes)
+        if not _all_hashes(level):
+            raise ValueError(f"a leaf hash must be {HASH_SIZE} bytes")
+        self._size = len(level)
+        self._levels: list[bytearray] = [bytearray(b"".join(level))]
+        while len(level) > 1:
+            pairs = iter(level)
+            level = [hashlib.sha256(_NODE_PREFIX + a + b).digest() for a, b in zip(pairs, pairs)]
+            self._levels.append(bytearray(b"".join(level)))
 
     def __len__(self) -> int:
         return self._size
@@ -245,7 +238,20 @@ def root_hash(leaf_hashes: Sequence[bytes], tree_size: int | None = None) -> byt
         ValueError: `tree_size` is out of range or a leaf hash is not 32 bytes.
     """
     size = _check_prefix(leaf_hashes, tree_size)
-    return MerkleTree(leaf_hashes[:size]).root()
+    level = list(leaf_hashes[:size])
+    if not _all_hashes(level):
+        raise ValueError(f"a leaf hash must be {HASH_SIZE} bytes")
+    if not level:
+        return EMPTY_ROOT
+    # Pair left to right; an odd node out moves up unchanged. This builds exactly the RFC's
+    # split-at-the-largest-power-of-two tree, without recursion and without keeping levels.
+    while len(level) > 1:
+        pairs = iter(level)
+        parents = [hashlib.sha256(_NODE_PREFIX + a + b).digest() for a, b in zip(pairs, pairs)]
+        if len(level) & 1:
+            parents.append(level[-1])
+        level = parents
+    return bytes(level[0])
 
 
 def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, tree_size: int) -> list[bytes]:
