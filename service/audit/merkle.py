@@ -3,9 +3,10 @@
 Everything here works on leaf hashes (32 bytes each, `leaf_hash(data)`), never on raw entries,
 so the tree never has to see the audit rows themselves.
 
-Provers (`MerkleTree` and the free functions built on it) keep every complete subtree's hash in
-one `bytearray` per level, about 64 bytes per leaf in all, so a root or a proof for any earlier
-tree size is O(log n) once the tree is built, and building it costs one hash per node.
+`MerkleTree` keeps every complete subtree's hash in one `bytearray` per level, 64 bytes per
+leaf in all, so once it is built (one hash per node) the root of any earlier size costs
+O(log n) hashes and a proof O(log^2 n). `root_hash` hashes level by level and keeps nothing;
+`MerkleFrontier` keeps only the right edge, for streaming checks.
 
 The verifiers follow RFC 9162 sections 2.1.3.2 and 2.1.4.2 and share nothing with the provers
 but the two hash functions: a bug in one side cannot hide a bug in the other.
