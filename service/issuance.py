@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from policies.addresses import parse_ip
 from policies.config import Policy
 from policies.decision import Decision
 from service.audit.log import append_event
-from service.ca.authority import CertificateAuthority, IssuedCertificate, IssueOrder, new_serial
+from service.ca.authority import CertificateAuthority, IssuedCertificate, new_serial
 from service.ca.lint import Linter, LintFinding
+from service.ca.profile import IssueOrder
 from service.csr import VerifiedCsr
 from service.db.models import Certificate, CertificateName, CertificateRequest
 from service.inventory_names import dns_key, ip_key
@@ -60,18 +62,41 @@ class Issuer:
             organization=policy.organization,
             country=policy.country,
         )
-        return self.ca.issue(order, linter=self.linter, waive=_ip_waiver(approved_ips) if approved_ips else None)
+        return self.ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips))
 
 
-def _ip_waiver(approved_ips: frozenset[str]) -> Callable[[LintFinding], bool]:
-    """Waive only the lint findings about reserved/internal IPs, and only for approved ones."""
+INTERNAL_NAME_CODES = frozenset({"cabf.internal_ip_address", "cabf.internal_domain_name"})
+OWN_URL_NODES = ("cRLDistributionPoints", "authorityInfoAccessSyntax")
+
+
+def _quoted(message: str) -> str:
+    """pkilint quotes the offending value: 'Internal IP address: "10.0.0.5"'."""
+    parts = message.split('"')
+    return parts[1] if len(parts) >= 3 else ""
+
+
+def lint_waiver(approved_ips: frozenset[str]) -> Callable[[LintFinding], bool]:
+    """Which blocking lint findings issuance accepts (each one is recorded with the certificate).
+
+    - an internal/reserved IP that an approver or a grant accepted, and only that IP;
+    - an internal name in the CA's own CRL/OCSP/caIssuers URLs, which come from the operator's
+      CERTGATE_BASE_URL (a private deployment at 127.0.0.1 is legitimate for an internal CA).
+    """
 
     def waive(finding: LintFinding) -> bool:
-        text = f"{finding.code} {finding.message}".lower()
-        about_ip = "ip" in finding.code.lower() or "reserved" in text or "internal" in text
-        return about_ip and any(ip in finding.message for ip in approved_ips) or (about_ip and bool(approved_ips) and "ipaddress" in finding.node_path.lower())
+        if finding.code not in INTERNAL_NAME_CODES:
+            return False
+        if any(node in finding.node_path for node in OWN_URL_NODES):
+            return True
+        value = _quoted(finding.message)
+        return bool(value) and _normalised(value) in approved_ips
 
     return waive
+
+
+def _normalised(ip: str) -> str:
+    parsed = parse_ip(ip)
+    return parsed.text if parsed is not None else ip
 
 
 def record_certificate(

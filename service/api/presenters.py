@@ -12,13 +12,6 @@ from service.usecases.submit import RequestRecord
 VERDICT_STATUS = {Verdict.ISSUE: "issued", Verdict.EXCEPTION: "pending_exception", Verdict.REJECT: "rejected"}
 
 
-def certificate_status(cert: Certificate, now: datetime) -> str:
-    """valid, expired or revoked."""
-    if cert.revoked_at is not None:
-        return "revoked"
-    return "expired" if cert.not_after <= now else "valid"
-
-
 def certificate_body(cert: Certificate, chain_pem: str, now: datetime) -> dict[str, Any]:
     """The contract's certificate object."""
     return {
@@ -28,7 +21,7 @@ def certificate_body(cert: Certificate, chain_pem: str, now: datetime) -> dict[s
         "not_before": cert.not_before,
         "not_after": cert.not_after,
         "sha256_fingerprint": cert.sha256_fingerprint,
-        "status": certificate_status(cert, now),
+        "status": cert.status_at(now),
         "revoked_at": cert.revoked_at,
         "revocation_reason": cert.revocation_reason,
         "request_id": cert.request_id,

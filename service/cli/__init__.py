@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from service.cli.audit import audit, certs
 from service.cli.client import submit
 from service.cli.ranges import ranges
 from service.cli.setup import init, serve
@@ -15,5 +16,5 @@ def main() -> None:
     """certgate: TLS certificates under a strict, auditable policy."""
 
 
-for command in (init, serve, token, ranges, submit):
+for command in (init, serve, token, ranges, audit, certs, submit):
     main.add_command(command)

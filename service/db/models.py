@@ -97,6 +97,12 @@ class Certificate(SQLModel, table=True):
     revoked_at: datetime | None = _ts(nullable=True)
     revocation_reason: str | None = Field(default=None, max_length=40)
 
+    def status_at(self, now: datetime) -> str:
+        """valid, expired or revoked (a revoked certificate stays revoked after it expires)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.not_after <= now else "valid"
+
 
 class CertificateName(SQLModel, table=True):
     """One name a certificate carries, in a form indexes can search.

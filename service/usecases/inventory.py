@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,3 +102,15 @@ def get_certificate(session: Session, serial: str, reader: Principal) -> Certifi
     if reader.role == Role.REQUESTER and cert.requester != reader.name:
         raise Forbidden("requesters read only their own certificates")
     return cert
+
+
+def iter_certificates(session: Session, q: InventoryQuery, *, now: datetime) -> Iterator[dict[str, Any]]:
+    """Every matching certificate as a plain dict, streamed in the stable order (for exports)."""
+    query = select(Certificate).where(*_conditions(q, now)).order_by(col(Certificate.issued_at), col(Certificate.id))
+    for cert in session.exec(query.execution_options(yield_per=2000)):
+        yield {"serial_number": cert.serial_number, "status": cert.status_at(now), "requester": cert.requester,
+               "common_name": cert.common_name, "not_before": cert.not_before.isoformat(),
+               "not_after": cert.not_after.isoformat(), "issued_at": cert.issued_at.isoformat(),
+               "revoked_at": cert.revoked_at.isoformat() if cert.revoked_at else "",
+               "revocation_reason": cert.revocation_reason or "", "sha256_fingerprint": cert.sha256_fingerprint,
+               "request_id": cert.request_id, "pem": cert.pem}
