@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from service.api import exceptions, health, pki, policy, ranges, requests
+from service.api import audit, certificates, exceptions, health, pki, policy, ranges, requests, revocation
 from service.api.errors import register_error_handlers
 from service.config import Settings
 from service.runtime import Clock, Runtime, utc_now
@@ -21,9 +21,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
     app.config.update(_api_config(settings))
     app.extensions["certgate"] = rt
     api = Api(app)
-    for module in (requests, exceptions, ranges, policy):
+    for module in (requests, exceptions, certificates, ranges, audit, policy):
         api.register_blueprint(module.blp)
-    for module_bp in (pki.blp, health.blp):
+    for module_bp in (pki.blp, revocation.blp, health.blp):
         app.register_blueprint(module_bp)
     register_error_handlers(app)
     return app

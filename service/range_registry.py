@@ -60,10 +60,10 @@ class RangeRegistry:
                 self._seq = latest
             else:
                 for change in changes:
+                    # Replays are idempotent: a change may already be in a fresh build.
+                    if change.range_id in self._index:
+                        self._index.remove(change.range_id)
                     if change.op == "add":
-                        self._index.remove(change.range_id)
                         self._index.add(change.range_id, change.cidr, change.owner)
-                    else:
-                        self._index.remove(change.range_id)
                     self._seq = max(self._seq, change.seq or 0)
             self._checked = self._monotonic()

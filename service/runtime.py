@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from service.audit.ledger import AuditLedger
+from service.bootstrap import audit_key_path
 from service.ca.authority import CertificateAuthority
+from service.ca.keystore import load_private_key
 from service.ca.lint import Linter
+from service.errors import CaError
+from service.revocation import Revocation
 from service.config import Settings
 from service.db.session import Database
 from service.issuance import Issuer
@@ -19,6 +27,14 @@ from service.range_registry import RangeRegistry
 log = logging.getLogger("certgate")
 
 Clock = Callable[[], datetime]
+
+
+@functools.cache
+def shared_linter() -> Linter:
+    """One linter per process, its validators built once (before gunicorn forks the workers)."""
+    linter = Linter()
+    linter.warm()
+    return linter
 
 
 def utc_now() -> datetime:
@@ -36,6 +52,8 @@ class Runtime:
     ranges: RangeRegistry
     judge: Judge
     issuer: Issuer
+    ledger: AuditLedger
+    revocation: Revocation
     clock: Clock
 
     @classmethod
@@ -50,8 +68,14 @@ class Runtime:
         loaded = load_policy(settings.policy_file)
         ranges = RangeRegistry(db)
         ca = CertificateAuthority.load(settings.data_dir / "ca", settings.ca_passphrase, settings.base_url)
-        linter = Linter() if loaded.policy.lint_enabled else None
-        return cls(settings, db, loaded, ranges, Judge(loaded, ranges), Issuer(ca, linter), clock)
+        linter = shared_linter() if loaded.policy.lint_enabled else None
+        log_key = load_private_key(audit_key_path(settings.data_dir), settings.ca_passphrase)
+        if not isinstance(log_key, ec.EllipticCurvePrivateKey):
+            raise CaError("the audit-log key must be an ECDSA P-256 key")
+        revocation = Revocation(db, ca, loaded.policy, settings.data_dir, settings.ca_passphrase)
+        revocation.responder(clock())
+        return cls(settings, db, loaded, ranges, Judge(loaded, ranges), Issuer(ca, linter), AuditLedger(db, log_key),
+                   revocation, clock)
 
     @property
     def ca(self) -> CertificateAuthority:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -145,7 +146,7 @@ def test_query_filters(client: FlaskClient, tokens: dict[str, str], busy_log: di
     about_ip = entries(client, tokens, "&subject=10.0.0.1")
     assert "request:submitted" in {e["event"] for e in about_ip}
     everything = entries(client, tokens)
-    middle = everything[len(everything) // 2]["at"]
+    middle = quote(everything[len(everything) // 2]["at"])
     after = entries(client, tokens, f"&after={middle}")
     before = entries(client, tokens, f"&before={middle}")
     assert len(after) + len(before) == len(everything)

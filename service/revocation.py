@@ -1,0 +1,148 @@
+"""Revocation status published: CRLs shared by every worker through the database, OCSP answers.
+
+The issuing CA's CRL is rebuilt inside the transaction that revokes (so it never lags the
+database) and when it nears nextUpdate; workers cache the DER by CRL number. OCSP answers for
+an unchanged status are reused until half their validity has passed; nonce requests are signed fresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from sqlmodel import Session, col, select
+
+from policies.config import Policy
+from service.ca.authority import CertificateAuthority
+from service.ca.crl import RevocationReason, RevokedEntry, build_crl, crl_is_due
+from service.ca.keystore import SigningKey, load_certificate, load_private_key, write_certificate, write_private_key
+from service.ca.ocsp import (CertStatusAnswer, MalformedOcspRequest, Status, build_response, create_responder, issued_by,
+                             malformed_response, parse_request, request_nonce, responder_needs_rotation, unauthorized_response)
+from service.db.models import Certificate, CrlState
+from service.db.session import Database
+
+ISSUING, ROOT = "issuing", "root"
+ROOT_CRL_DAYS, ROOT_CRL_REFRESH_DAYS = 180, 30
+OCSP_CACHE_ENTRIES = 100_000
+
+
+class Revocation:
+    """CRLs and OCSP for one process."""
+
+    def __init__(self, db: Database, ca: CertificateAuthority, policy: Policy, data_dir: Path, passphrase: bytes | None) -> None:
+        self._db, self._ca, self._policy = db, ca, policy
+        self._passphrase = passphrase
+        self._ocsp_dir = data_dir / "ocsp"
+        self._lock = threading.Lock()
+        self._crl_cache: dict[str, tuple[int, datetime, bytes]] = {}
+        self._ocsp_cache: dict[tuple[int, str], tuple[datetime, bytes]] = {}
+        self._responder: tuple[x509.Certificate, SigningKey] | None = None
+
+    # --- CRL ----------------------------------------------------------------------------------
+
+    def regenerate(self, session: Session, now: datetime) -> CrlState:
+        """Rebuild the issuing CA's CRL with every revoked, unexpired certificate (in `session`)."""
+        rows = session.exec(select(Certificate.serial_number, Certificate.revoked_at, Certificate.revocation_reason)
+                            .where(col(Certificate.revoked_at).is_not(None), Certificate.not_after > now)).all()
+        entries = [RevokedEntry(int(s, 16), at, RevocationReason(r or "unspecified")) for s, at, r in rows if at is not None]
+        next_update = now + timedelta(hours=self._policy.crl_next_update_hours)
+        return self._store(session, ISSUING, now, next_update,
+                           lambda number: build_crl(self._ca.issuing_cert, self._ca.issuing_key, entries,
+                                                    crl_number=number, this_update=now, next_update=next_update))
+
+    def _store(self, session: Session, issuer: str, now: datetime, next_update: datetime, build) -> CrlState:  # type: ignore[no-untyped-def]
+        state = session.exec(select(CrlState).where(CrlState.issuer == issuer).with_for_update()).first()
+        number = (state.crl_number + 1) if state else 1
+        der = build(number)
+        if state is None:
+            state = CrlState(issuer=issuer, crl_number=number, this_update=now, next_update=next_update, der=der)
+        else:
+            state.crl_number, state.this_update, state.next_update, state.der = number, now, next_update, der
+        session.add(state)
+        session.flush()
+        return state
+
+    def crl(self, now: datetime) -> bytes:
+        """The issuing CA's current CRL (DER), rebuilt first when it is due."""
+        return self._current(ISSUING, now, timedelta(hours=self._policy.crl_refresh_before_hours), self.regenerate)
+
+    def root_crl(self, now: datetime) -> bytes:
+        """The root's CRL (it lists no issuing CA: none was ever revoked), signed with the root key."""
+        def rebuild(session: Session, at: datetime) -> CrlState:
+            root_key = self._ca.load_root_key()
+            next_update = at + timedelta(days=ROOT_CRL_DAYS)
+            return self._store(session, ROOT, at, next_update,
+                               lambda number: build_crl(self._ca.root_cert, root_key, [], crl_number=number,
+                                                        this_update=at, next_update=next_update))
+        return self._current(ROOT, now, timedelta(days=ROOT_CRL_REFRESH_DAYS), rebuild)
+
+    def _current(self, issuer: str, now: datetime, refresh_before: timedelta, rebuild) -> bytes:  # type: ignore[no-untyped-def]
+        with self._db.read() as session:
+            row = session.exec(select(CrlState.crl_number, CrlState.next_update).where(CrlState.issuer == issuer)).first()
+        if row is None or crl_is_due(row[1], now, refresh_before):
+            with self._db.write() as session:
+                state = session.exec(select(CrlState).where(CrlState.issuer == issuer).with_for_update()).first()
+                if state is None or crl_is_due(state.next_update, now, refresh_before):
+                    state = rebuild(session, now)
+                row = (state.crl_number, state.next_update)
+                self._crl_cache[issuer] = (state.crl_number, state.next_update, state.der)
+        cached = self._crl_cache.get(issuer)
+        if cached is None or cached[0] != row[0]:
+            with self._db.read() as session:
+                state = session.exec(select(CrlState).where(CrlState.issuer == issuer)).one()
+            cached = self._crl_cache[issuer] = (state.crl_number, state.next_update, state.der)
+        return cached[2]
+
+    # --- OCSP ---------------------------------------------------------------------------------
+
+    def responder(self, now: datetime) -> tuple[x509.Certificate, SigningKey]:
+        """The delegated responder, loaded from the data dir, created or rotated when needed."""
+        with self._lock:
+            if self._responder is None or responder_needs_rotation(self._responder[0], now):
+                cert_path, key_path = self._ocsp_dir / "responder.pem", self._ocsp_dir / "responder.key.pem"
+                if cert_path.exists() and key_path.exists():
+                    self._responder = (load_certificate(cert_path), load_private_key(key_path, self._passphrase))
+                if self._responder is None or responder_needs_rotation(self._responder[0], now):
+                    cert, key = create_responder(self._ca.issuing_cert, self._ca.issuing_key, now)
+                    write_private_key(key_path, key, self._passphrase)
+                    write_certificate(cert_path, cert)
+                    self._responder = (cert, key)
+                    self._ocsp_cache.clear()
+            return self._responder
+
+    def ocsp(self, der: bytes, now: datetime) -> bytes:
+        """The DER OCSP response for a DER request (malformedRequest/unauthorized when it must be)."""
+        try:
+            request = parse_request(der)
+        except MalformedOcspRequest:
+            return malformed_response()
+        if not issued_by(request, self._ca.issuing_cert):
+            return unauthorized_response()
+        answer = self._status(request.serial_number)
+        nonce = request_nonce(request)
+        validity = timedelta(hours=self._policy.ocsp_validity_hours)
+        key = (request.serial_number, f"{answer.status}:{answer.revoked_at}:{request.hash_algorithm.name}")
+        if nonce is None:
+            hit = self._ocsp_cache.get(key)
+            if hit is not None and now - hit[0] < validity / 2:
+                return hit[1]
+        cert, responder_key = self.responder(now)
+        body = build_response(request, answer, issuer=self._ca.issuing_cert, responder=cert, responder_key=responder_key,
+                              now=now, validity=validity, nonce=nonce)
+        if nonce is None:
+            if len(self._ocsp_cache) >= OCSP_CACHE_ENTRIES:
+                self._ocsp_cache.clear()
+            self._ocsp_cache[key] = (now, body)
+        return body
+
+    def _status(self, serial: int) -> CertStatusAnswer:
+        with self._db.read() as session:
+            row = session.exec(select(Certificate.revoked_at, Certificate.revocation_reason)
+                               .where(Certificate.serial_number == format(serial, "x"))).first()
+        if row is None:
+            return CertStatusAnswer(Status.UNKNOWN)
+        if row[0] is None:
+            return CertStatusAnswer(Status.GOOD)
+        return CertStatusAnswer(Status.REVOKED, row[0], RevocationReason(row[1] or "unspecified"))
