@@ -10,6 +10,7 @@ from flask_smorest import Api
 from service.api import audit, certificates, exceptions, health, pki, policy, ranges, requests, revocation
 from service.api.errors import register_error_handlers
 from service.config import Settings
+from service.observability import install as install_observability
 from service.runtime import Clock, Runtime, utc_now
 
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
         api.register_blueprint(module.blp)
     for module_bp in (pki.blp, revocation.blp, health.blp):
         app.register_blueprint(module_bp)
+    install_observability(app)
     register_error_handlers(app)
     return app
 

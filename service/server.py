@@ -24,8 +24,10 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key != "metrics_dir":
+                self.cfg.set(key, value)
         self.cfg.set("post_fork", _post_fork)
+        self.cfg.set("child_exit", _child_exit)
 
     def load(self) -> Flask:
         return self.application
@@ -34,6 +36,12 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 def _post_fork(_server: Any, worker: Any) -> None:
     runtime: Runtime = worker.app.application.extensions["certgate"]
     runtime.db.engine.dispose(close=False)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def server_options(host: str, port: int, workers: int, *, backlog: int = 2048, timeout: int = 30) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import jsonify, request
@@ -13,6 +14,7 @@ from service.api.auth import ANY_ROLE, current_principal, require, runtime
 from service.api.presenters import decision_body, request_body
 from service.api.schemas import DecisionSchema, RequestSchema, SubmitJsonSchema, SubmitQuerySchema
 from service.db.models import Role
+from service.observability import ISSUANCE
 from service.errors import BadRequest, MalformedCsr
 from service.usecases.read_requests import approvals_of, read_request
 from service.usecases.submit import RequestRecord, Submission, dry_run, submit_request
@@ -87,8 +89,11 @@ class Requests(MethodView):
         if query["dry_run"]:
             decision = dry_run(rt.db, rt.judge, submission, principal, rt.clock())
             return jsonify(DecisionSchema().dump(decision_body(decision)))
+        started = time.perf_counter()
         record = submit_request(rt.db, rt.judge, rt.issuer, submission, principal, rt.clock())
         status = 201 if record.certificate is not None else 202
+        if status == 201:
+            ISSUANCE.observe(time.perf_counter() - started)
         return present(record), status
 
 

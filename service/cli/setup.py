@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import click
 
 from service.bootstrap import initialize, is_initialized
@@ -29,11 +33,13 @@ def init(ca_key_type: str | None) -> None:
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Run the API under gunicorn; runs `init` first where nothing exists yet."""
-    from service.app import create_app
-    from service.server import GunicornServer, server_options
-
     setup_logging()
     s = settings()
+    metrics_dir = prepare_metrics_dir(s.data_dir)
+    from service.app import create_app  # after the metrics dir is set: prometheus reads it at import
+    from service.observability import configure_logging
+    from service.server import GunicornServer, server_options
+
     if not is_initialized(s):
         initialize(s, key_type=CaKeyType.P256, now=now())
     else:
@@ -41,4 +47,16 @@ def serve(host: str, port: int, workers: int) -> None:
 
         upgrade(s.database_url)
     click.echo(f"certgate serving on http://{host}:{port} ({workers} workers)", err=True)
-    GunicornServer(create_app(s), server_options(host, port, workers)).run()
+    configure_logging()
+    app = create_app(s)
+    app.config["CERTGATE_METRICS_MULTIPROCESS"] = True
+    GunicornServer(app, server_options(host, port, workers) | {"metrics_dir": str(metrics_dir)}).run()
+
+
+def prepare_metrics_dir(data_dir: Path) -> Path:
+    """An empty folder for prometheus-client's multiprocess files, exported to the workers."""
+    metrics_dir = data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    return metrics_dir

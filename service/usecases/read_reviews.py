@@ -43,3 +43,8 @@ def read_review(session: Session, review_id: str) -> tuple[Review, list[Approval
         raise NotFound(f"no exception {review_id}")
     approvals = session.exec(select(Approval).where(Approval.exception_id == review_id).order_by(col(Approval.at), col(Approval.id))).all()
     return review, list(approvals)
+
+
+def count_pending(session: Session) -> int:
+    """How many exceptions wait for a decision."""
+    return session.exec(select(func.count()).select_from(Review).where(Review.status == "pending")).one()

@@ -1,22 +1,30 @@
 """Every endpoint, every role, and no token: one table, exact answers.
 
-Each case runs on a fresh database with the same small world: alice (requester) owns an issued
-certificate and a pending exception; one owned range exists.
+The table shares one app and database (SQLite); a case that changes state gets its own fresh
+object (a new exception, certificate or range owned by alice or the admin).
 """
 
 from __future__ import annotations
 
 import base64
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509 import load_pem_x509_certificate, ocsp
+from cryptography.x509 import ocsp
 from flask.testing import FlaskClient
 
+from service.app import create_app
+from service.config import Settings
+from service.runtime import Runtime
+from service.tokens import create_token
 from tests.api.helpers import add_range, submit
-from tests.conftest import bearer
+from tests.conftest import TOKEN_NAMES, bearer
 from tests.factories import csr_pem
 
 ROLES = ("requester", "approver", "auditor", "admin", None)
@@ -24,24 +32,51 @@ ROLES = ("requester", "approver", "auditor", "admin", None)
 
 @dataclass
 class World:
+    """One app and database for the whole table; objects that a case may change are made fresh."""
+
+    client: FlaskClient
+    tokens: dict[str, str]
     request_id: str
     serial: str
-    exception_id: str
-    range_id: int
-    ocsp_der: bytes
+    issuer: x509.Certificate
+    counter: int = 0
+
+    def fresh(self, what: str) -> str:
+        """A new object for a case that changes state (approve, revoke, delete ...)."""
+        self.counter += 1
+        alice = self.tokens["requester"]
+        if what == "exception_id":
+            return str(submit(self.client, alice, csr_pem(ips=[f"10.9.{self.counter // 250}.{self.counter % 250}"])).get_json()["exception"]["id"])
+        if what == "serial":
+            return str(submit(self.client, alice, csr_pem(cn=f"s{self.counter}.example.com")).get_json()["certificate"]["serial_number"])
+        if what == "range_id":
+            return str(add_range(self.client, self.tokens["admin"], f"77.{self.counter // 250}.{self.counter % 250}.0/24")["id"])
+        raise KeyError(what)
+
+    def ocsp_der(self) -> bytes:
+        leaf = x509.load_pem_x509_certificate(self.client.get(f"/api/v1/certificates/{self.serial}",
+                                                              headers=bearer(self.tokens["admin"])).get_json()["pem"].encode())
+        request = ocsp.OCSPRequestBuilder().add_certificate(leaf, self.issuer, hashes.SHA1()).build()
+        return request.public_bytes(serialization.Encoding.DER)
 
 
-@pytest.fixture
-def world(client: FlaskClient, tokens: dict[str, str]) -> World:
-    rng = add_range(client, tokens["admin"], "5.6.7.0/24")
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, ca_home: Path, sqlite_template: Path) -> Iterator[World]:
+    home = tmp_path_factory.mktemp("matrix")
+    shutil.copytree(ca_home, home / "data")
+    shutil.copyfile(sqlite_template, home / "certgate.db")
+    settings = Settings.from_env({"CERTGATE_DATA_DIR": str(home / "data"), "CERTGATE_DATABASE_URL": f"sqlite:///{home / 'certgate.db'}"})
+    runtime = Runtime.open(settings)
+    client = create_app(settings, runtime=runtime).test_client()
+    tokens: dict[str, str] = {}
+    with runtime.db.write() as session:
+        for key, (name, role) in TOKEN_NAMES.items():
+            tokens[key] = create_token(session, name=name, role=role, actor="test", now=runtime.clock())
+    add_range(client, tokens["admin"], "5.6.7.0/24")
     issued = submit(client, tokens["requester"], csr_pem(ips=["5.6.7.8"])).get_json()
-    pending = submit(client, tokens["requester"], csr_pem(ips=["10.0.0.8"])).get_json()
-    chain = client.get("/ca.pem").data
-    issuer = load_pem_x509_certificate(chain)
-    leaf = load_pem_x509_certificate(issued["certificate"]["pem"].encode())
-    req = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()
-    return World(issued["id"], issued["certificate"]["serial_number"], pending["exception"]["id"], rng["id"],
-                 req.public_bytes(serialization.Encoding.DER))
+    issuer = x509.load_pem_x509_certificate(client.get("/ca.pem").data)
+    yield World(client, tokens, issued["id"], issued["certificate"]["serial_number"], issuer)
+    runtime.db.dispose()
 
 
 def expect(requester: int, approver: int, auditor: int, admin: int, anonymous: int) -> dict[str | None, int]:
@@ -86,23 +121,26 @@ MATRIX: list[tuple[str, str, Any, dict[str | None, int]]] = [
 ]
 
 CASES = [pytest.param(m, p, b, role, e[role], id=f"{m} {p} as {role or 'anonymous'}") for m, p, b, e in MATRIX for role in ROLES]
+FRESH = ("exception_id", "serial", "range_id")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(("method", "path", "body", "role", "status"), CASES)
-def test_role_matrix(client: FlaskClient, tokens: dict[str, str], world: World,
-                     method: str, path: str, body: Any, role: str | None, status: int) -> None:
-    url = path.format(request_id=world.request_id, serial=world.serial, exception_id=world.exception_id,
-                      range_id=world.range_id, ocsp_b64=base64.b64encode(world.ocsp_der).decode())
-    headers = bearer(tokens[role]) if role else {}
-    kwargs: dict[str, Any] = {"headers": headers}
+def test_role_matrix(world: World, method: str, path: str, body: Any, role: str | None, status: int) -> None:
+    values = {"request_id": world.request_id, "serial": world.serial}
+    for name in FRESH:
+        if "{" + name + "}" in path:
+            values[name] = world.fresh(name)
+    if "{ocsp_b64}" in path or body == "ocsp":
+        values["ocsp_b64"] = base64.b64encode(world.ocsp_der()).decode()
+    url = path.format(**values)
+    kwargs: dict[str, Any] = {"headers": bearer(world.tokens[role]) if role else {}}
     if body == "csr":
         kwargs["json"] = {"csr": csr_pem(cn="matrix.example.com").decode()}
     elif body == "ocsp":
-        kwargs.update(data=world.ocsp_der, content_type="application/ocsp-request")
+        kwargs.update(data=world.ocsp_der(), content_type="application/ocsp-request")
     elif body is not None:
         kwargs["json"] = body
-    response = client.open(url, method=method, **kwargs)
+    response = world.client.open(url, method=method, **kwargs)
     assert response.status_code == status, response.get_data(as_text=True)[:500]
     if status in (401, 403):
         assert response.get_json()["error"]["code"] == {401: "unauthorized", 403: "forbidden"}[status]
