@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 from flask_smorest import Api
 
 from service.api import audit, certificates, exceptions, health, pki, policy, ranges, requests, revocation
@@ -27,6 +27,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
     for module_bp in (pki.blp, revocation.blp, health.blp):
         app.register_blueprint(module_bp)
     install_observability(app)
+
+    @app.after_request
+    def _sign_tree_head(response: Response) -> Response:
+        if request.method != "GET" and response.status_code < 500:
+            rt.ledger.sign_if_stale(rt.clock())
+        return response
+
     register_error_handlers(app)
     return app
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, col, select
@@ -20,6 +20,8 @@ from service.audit.treehead import TreeHead, log_key_id, sign_tree_head
 from service.db.models import AuditEvent, SignedTreeHead
 from service.db.session import Database
 from service.errors import BadRequest
+
+SIGN_EVERY = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class AuditLedger:
         self.key_id = log_key_id(log_key.public_key())
         self._tree = MerkleTree()
         self._lock = threading.Lock()
+        self._last_signed: datetime | None = None
 
     @property
     def public_key(self) -> ec.EllipticCurvePublicKey:
@@ -67,12 +70,23 @@ class AuditLedger:
             size = self._sync(session)
             latest = session.exec(select(SignedTreeHead).order_by(col(SignedTreeHead.tree_size).desc(), col(SignedTreeHead.id).desc())).first()
             if latest is not None and latest.tree_size == size:
+                self._last_signed = now
                 return _published(latest)
+            self._last_signed = now
             head = TreeHead(tree_size=size, root_hash=self._tree.root(size), timestamp=now)
             row = SignedTreeHead(tree_size=size, root_hash=head.root_hash.hex(), timestamp=head.timestamp,
                                  signature=base64.b64encode(sign_tree_head(self._key, head)).decode(), key_id=self.key_id)
             session.add(row)
             return _published(row)
+
+    def sign_if_stale(self, now: datetime, max_age: timedelta = SIGN_EVERY) -> None:
+        """Sign a new head when this process last signed more than `max_age` ago.
+
+        Rows after the newest signed head are protected only against edits that leave their
+        stored leaf hash alone; frequent heads keep that window short.
+        """
+        if self._last_signed is None or now - self._last_signed >= max_age:
+            self.tree_head(now)
 
     def inclusion_proof(self, index: int, tree_size: int) -> dict[str, object]:
         """RFC 6962 audit path of leaf `index` in the tree of `tree_size`.

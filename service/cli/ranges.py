@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -23,7 +24,7 @@ def import_(file: Path) -> None:
     setup_logging()
     db = database(settings())
     size = sum(1 for _ in file.open())
-    with file.open() as lines, click.progressbar(length=size, label="checking", file=click.get_text_stream("stderr")) as bar:
+    with file.open() as lines, click.progressbar(length=size, label="checking", file=sys.stderr) as bar:
         parsed = parse_import(lines, progress=bar.update)
         bar.update(size)
     if parsed.rejected:
