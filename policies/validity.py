@@ -40,15 +40,16 @@ def validity_decision(requested_days: int | None, policy: Policy, now: datetime)
     issue beyond the limit even by ignoring the verdict.
 
     Raises:
-        ValueError: `requested_days` is below 1 (the API schema refuses such requests first) or
-            not an integer, or `now` is naive.
+        ValueError: `requested_days` is below 1 (the API schema refuses such requests first),
+            or `now` is naive.
+        TypeError: `requested_days` is not an integer (a bool counts as not one).
     """
     cabf_days = cabf_max_validity_days(now)
     ceiling = min(policy.max_validity_days, cabf_days)
     if requested_days is None:
         return min(policy.default_validity_days, ceiling), []
     if isinstance(requested_days, bool) or not isinstance(requested_days, int):
-        raise ValueError(f"validity_days must be an integer, got {requested_days!r}")
+        raise TypeError(f"validity_days must be an integer, got {requested_days!r}")
     if requested_days < 1:
         raise ValueError(f"validity_days must be at least 1, got {requested_days}")
     if requested_days <= ceiling:

@@ -31,10 +31,10 @@ ROCA_PRIMES: tuple[int, ...] = (
 ROCA_GENERATOR = 65537
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-# Residues of squares modulo 64, 63, 65 and 11: a cheap sieve before an exact isqrt.
-_SQUARE_FILTERS: tuple[tuple[int, frozenset[int]], ...] = tuple(
-    (m, frozenset(i * i % m for i in range(m))) for m in (64, 63, 65, 11)
-)
+# Squares modulo 64 and modulo 63 * 65 * 11: a cheap sieve (passes about 1 in 100 non-squares)
+# before the exact isqrt; one big-number reduction per modulus.
+_SQUARES_MOD_64 = frozenset(i * i % 64 for i in range(64))
+_SQUARES_MOD_45045 = frozenset(i * i % 45045 for i in range(45045))
 
 
 def _discrete_logs(generator: int, prime: int) -> dict[int, int]:
@@ -96,7 +96,7 @@ def small_prime_factor(modulus: int, bound: int) -> int | None:
 
 
 def _maybe_square(value: int) -> bool:
-    return all(value % m in squares for m, squares in _SQUARE_FILTERS)
+    return value & 63 in _SQUARES_MOD_64 and value % 45045 in _SQUARES_MOD_45045
 
 
 def fermat_factors(modulus: int, steps: int) -> tuple[int, int] | None:

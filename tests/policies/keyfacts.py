@@ -9,7 +9,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from policies.facts import KeyAlgorithm, KeyFacts
 
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey | dsa.DSAPublicKey
+PublicKey = (
+    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey | dsa.DSAPublicKey
+)
 
 
 def spki_sha256(public_key: PublicKey) -> str:

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from policies.config import KeyLimits
-from policies.decision import Severity
+from policies.decision import Finding, Severity
 from policies.facts import KeyAlgorithm, KeyFacts
 from policies.keys import key_findings
 from tests.policies.keyfacts import facts_of, rsa_facts
@@ -21,7 +21,7 @@ DEFAULT = KeyLimits()
 DIGEST = "0" * 64
 
 
-def _rules(findings: list) -> list[tuple[str, str]]:
+def _rules(findings: list[Finding]) -> list[tuple[str, str]]:
     return sorted((f.rule, f.code) for f in findings)
 
 
@@ -162,7 +162,9 @@ def test_explicit_curve_parameters_are_refused(curve: str | None) -> None:
 
 def test_policy_can_narrow_the_curves() -> None:
     facts = facts_of(ec.generate_private_key(ec.SECP256R1()).public_key())
-    assert _rules(key_findings(facts, KeyLimits(ec_curves=("secp384r1",)))) == [("key.ec.curve", "key_type_not_allowed")]
+    assert _rules(key_findings(facts, KeyLimits(ec_curves=("secp384r1",)))) == [
+        ("key.ec.curve", "key_type_not_allowed")
+    ]
 
 
 @pytest.mark.parametrize(

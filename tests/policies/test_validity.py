@@ -14,7 +14,7 @@ POLICY = Policy(version="sha256:test")  # default 90 days, maximum 200
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,9 @@ def test_validity_decision(requested: int | None, policy: Policy, now: str, days
 
 
 def test_message_says_which_limit_binds() -> None:
-    _, (by_policy,) = validity_decision(60, Policy(version="v", default_validity_days=30, max_validity_days=30), at("2026-06-01T00:00:00Z"))
+    _, (by_policy,) = validity_decision(
+        60, Policy(version="v", default_validity_days=30, max_validity_days=30), at("2026-06-01T00:00:00Z")
+    )
     assert "policy" in by_policy.message
     _, (by_forum,) = validity_decision(48, POLICY, at("2029-03-15T00:00:00Z"))
     assert "CA/Browser Forum" in by_forum.message and "2029-03-15" in by_forum.message
@@ -90,10 +92,16 @@ def test_message_dates_are_utc() -> None:
     assert "2026-03-15" in finding.message
 
 
-@pytest.mark.parametrize("requested", [0, -1, True])
-def test_nonsense_requests_are_errors(requested: int) -> None:
+@pytest.mark.parametrize("requested", [0, -1])
+def test_requests_below_one_day_are_errors(requested: int) -> None:
     with pytest.raises(ValueError):
         validity_decision(requested, POLICY, at("2026-06-01T00:00:00Z"))
+
+
+@pytest.mark.parametrize("requested", [True, 90.0, "90"])
+def test_requests_that_are_not_integers_are_errors(requested: object) -> None:
+    with pytest.raises(TypeError):
+        validity_decision(requested, POLICY, at("2026-06-01T00:00:00Z"))  # type: ignore[arg-type]
 
 
 def test_naive_now_is_an_error() -> None:
@@ -103,9 +111,13 @@ def test_naive_now_is_an_error() -> None:
 
 def test_every_day_of_the_schedule_agrees_with_the_table() -> None:
     start = datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=0)))
-    expected = {datetime(2026, 3, 15, tzinfo=UTC): 200, datetime(2027, 3, 15, tzinfo=UTC): 100, datetime(2029, 3, 15, tzinfo=UTC): 47}
+    expected = {
+        datetime(2026, 3, 15, tzinfo=UTC): 200,
+        datetime(2027, 3, 15, tzinfo=UTC): 100,
+        datetime(2029, 3, 15, tzinfo=UTC): 47,
+    }
     previous = 398
-    for offset in range(0, 4 * 366):
+    for offset in range(4 * 366):
         day = start + timedelta(days=offset)
         current = cabf_max_validity_days(day)
         if current != previous:

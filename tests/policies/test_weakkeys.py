@@ -263,7 +263,10 @@ def test_blocklisted_rsa_key_is_refused_and_other_detectors_still_run() -> None:
 
 
 def test_blocklist_applies_to_every_algorithm() -> None:
-    for key in (ec.generate_private_key(ec.SECP256R1()).public_key(), ed25519.Ed25519PrivateKey.generate().public_key()):
+    for key in (
+        ec.generate_private_key(ec.SECP256R1()).public_key(),
+        ed25519.Ed25519PrivateKey.generate().public_key(),
+    ):
         facts = facts_of(key)
         assert _rules(weak_key_findings(facts, DEFAULT, frozenset({facts.spki_sha256}))) == ["key.weak.blocklist"]
         assert weak_key_findings(facts, DEFAULT, frozenset({"f" * 64})) == []
@@ -312,5 +315,7 @@ def test_shipped_blocklist_parses_and_holds_the_rfc_9500_keys() -> None:
     shipped = parse_blocklist(DEFAULT_BLOCKLIST_PATH.read_text())
     p256 = load_pem_private_key(RFC9500_P256, None).public_key()
     rsa2048 = load_pem_public_key(RFC9500_RSA2048)
-    assert {spki_sha256(p256), spki_sha256(rsa2048)} <= shipped  # type: ignore[arg-type]
-    assert _rules(weak_key_findings(facts_of(p256), DEFAULT, shipped)) == ["key.weak.blocklist"]  # type: ignore[arg-type]
+    assert isinstance(p256, ec.EllipticCurvePublicKey) and isinstance(rsa2048, rsa.RSAPublicKey)
+    assert {spki_sha256(p256), spki_sha256(rsa2048)} <= shipped
+    assert _rules(weak_key_findings(facts_of(p256), DEFAULT, shipped)) == ["key.weak.blocklist"]
+    assert _rules(weak_key_findings(facts_of(rsa2048), DEFAULT, shipped)) == ["key.weak.blocklist"]
