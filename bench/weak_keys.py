@@ -8,11 +8,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from policies.config import WeakKeyLimits  # noqa: E402
-from policies.facts import KeyAlgorithm, KeyFacts  # noqa: E402
-from policies.weakkeys import fermat_factors, has_roca_fingerprint, small_prime_factor, weak_key_findings  # noqa: E402
+from policies.config import WeakKeyLimits
+from policies.facts import KeyAlgorithm, KeyFacts
+from policies.weakkeys import fermat_factors, has_roca_fingerprint, small_prime_factor, weak_key_findings
 
 LIMITS = WeakKeyLimits()
 BLOCKLIST = frozenset({"0" * 64})
@@ -36,10 +36,10 @@ def main() -> None:
         n = rsa.generate_private_key(65537, bits).public_key().public_numbers().n
         facts = KeyFacts(KeyAlgorithm.RSA, bits, "f" * 64, rsa_modulus=n, rsa_exponent=65537)
         assert weak_key_findings(facts, LIMITS, BLOCKLIST) == []
-        total = per_call_us(lambda: weak_key_findings(facts, LIMITS, BLOCKLIST))
-        small = per_call_us(lambda: small_prime_factor(n, LIMITS.small_prime_bound))
-        fermat = per_call_us(lambda: fermat_factors(n, LIMITS.fermat_steps))
-        roca = per_call_us(lambda: has_roca_fingerprint(n))
+        total = per_call_us(lambda f=facts: weak_key_findings(f, LIMITS, BLOCKLIST))
+        small = per_call_us(lambda m=n: small_prime_factor(m, LIMITS.small_prime_bound))
+        fermat = per_call_us(lambda m=n: fermat_factors(m, LIMITS.fermat_steps))
+        roca = per_call_us(lambda m=n: has_roca_fingerprint(m))
         print(f"{bits:>5} {total:>18.1f} {small:>13.1f} {fermat:>8.1f} {roca:>7.1f}")
 
 
