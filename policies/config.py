@@ -87,6 +87,11 @@ def _positive(value: Any, name: str) -> int:
     return value
 
 
+def policy_bound(weak: dict[str, Any]) -> int:
+    """The small-prime bound, bounded itself: the cached prime product grows with it."""
+    return _positive(weak.get("small_prime_bound", 65536), "weak_keys.small_prime_bound")
+
+
 def parse_policy(data: bytes) -> Policy:
     """Parse a policy file's bytes into a `Policy`.
 
@@ -110,6 +115,8 @@ def parse_policy(data: bytes) -> Policy:
         allow_ed25519=bool(keys.get("allow_ed25519", False)),
         allow_ed448=bool(keys.get("allow_ed448", False)),
     )
+    if not 2 <= policy_bound(weak) <= 1 << 24:
+        raise PolicyFileError("weak_keys.small_prime_bound must be between 2 and 16777216")
     if key_limits.rsa_min_bits < 2048:
         raise PolicyFileError("keys.rsa_min_bits may not go below 2048")
     policy = Policy(
