@@ -1,0 +1,61 @@
+"""Two workers' registries over one database: a change by one is seen by the other, incrementally."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from policies.addresses import parse_ip
+from service.db.session import Database
+from service.range_registry import RangeRegistry
+from service.usecases.ranges import add_range, import_ranges, parse_import, remove_range
+
+NOW = datetime(2026, 11, 29, tzinfo=UTC)
+
+
+class Ticker:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def ip(text: str):  # type: ignore[no-untyped-def]
+    parsed = parse_ip(text)
+    assert parsed is not None
+    return parsed
+
+
+def test_changes_by_another_worker_are_replayed_within_the_refresh_interval(database_url: str) -> None:
+    db_a, db_b = Database(database_url), Database(database_url)
+    tick = Ticker()
+    worker_b = RangeRegistry(db_b, refresh_seconds=0.5, monotonic=tick)
+    assert not worker_b.covers(ip("5.6.7.8"))
+    with db_a.write() as session:
+        row = add_range(session, cidr="5.6.7.0/24", owner="netops", actor="a", now=NOW)
+        add_range(session, cidr="5.6.0.0/16", owner="wide", actor="a", now=NOW)
+    assert not worker_b.covers(ip("5.6.7.8"))  # still within its refresh interval
+    tick.t += 0.5
+    match = worker_b.lookup(ip("5.6.7.8"))
+    assert match is not None and match.owner == "netops"  # the most specific range wins
+    with db_a.write() as session:
+        remove_range(session, range_id=row.id, actor="a", now=NOW)
+    tick.t += 0.5
+    match = worker_b.lookup(ip("5.6.7.8"))
+    assert match is not None and match.owner == "wide"
+    db_a.dispose()
+    db_b.dispose()
+
+
+def test_bulk_import_makes_workers_rebuild(database_url: str) -> None:
+    db = Database(database_url)
+    tick = Ticker()
+    worker = RangeRegistry(db, refresh_seconds=0.5, monotonic=tick)
+    worker.refresh()
+    parsed = parse_import([f"44.{i // 256}.{i % 256}.0/24,bulk\n" for i in range(2000)])
+    with db.write() as session:
+        import_ranges(session, parsed, actor="cli", now=NOW)
+    tick.t += 1
+    assert worker.covers(ip("44.7.207.9"))
+    assert len(worker.current()) == 2000
+    db.dispose()
