@@ -23,6 +23,7 @@ from policies.prefix_forest import ROW_BITS, ROW_MAX, DuplicateRangeId, ForestCo
 __all__ = ["Cidr", "InvalidCidr", "parse_cidr", "RangeIndex", "RangeMatch", "UnknownRange", "DuplicateRangeId"]
 
 _WIDTH = {4: 32, 6: 128}
+_new_match = tuple.__new__  # skips NamedTuple's Python-level __new__ on the lookup path
 _MIN_MERGE = 4096
 
 
@@ -55,7 +56,7 @@ class RangeIndex:
     def __init__(self) -> None:
         self._owner_names: list[str] = []
         self._owner_index: dict[str, int] = {}
-        self._base = {4: PrefixForest(32, ForestColumns()), 6: PrefixForest(128, ForestColumns())}
+        self._base = {4: PrefixForest(ForestColumns(32)), 6: PrefixForest(ForestColumns(128))}
         # overlay: family -> prefix length -> (network >> host bits) -> range ids
         self._overlay: dict[int, dict[int, dict[int, list[int]]]] = {4: {}, 6: {}}
         self._overlay_lens: dict[int, list[int]] = {4: [], 6: []}
@@ -71,8 +72,8 @@ class RangeIndex:
             DuplicateRangeId: two rows share an id.
         """
         index = cls()
-        v4, v6 = ForestColumns(), ForestColumns()
-        keys4, ids4, owners4 = v4.keys.append, v4.ids.append, v4.owners.append
+        v4, v6 = ForestColumns(32), ForestColumns(128)
+        buckets4, ids4, owners4 = v4.buckets, v4.ids.append, v4.owners.append
         owner_index, intern = index._owner_index, index._intern
         pton, af_inet, from_bytes = _cidr._inet_pton, _cidr._AF_INET, int.from_bytes
         prefix_text, host4, guard_zeros = _cidr._PREFIX_TEXT, _cidr._V4_HOST, _cidr._GUARD_ZEROS
@@ -91,7 +92,7 @@ class RangeIndex:
                     value = -1
                 plen = prefix_text.get(length, 255)
                 if value >= 0 and plen <= 32 and not value & host4[plen]:
-                    keys4(((value << 8 | plen) << ROW_BITS) | (ROW_MAX - row4))
+                    buckets4[value >> 24].append(((value << 8 | plen) << ROW_BITS) | (ROW_MAX - row4))
                     ids4(range_id)
                     owners4(owner_number)
                     row4 += 1
@@ -102,7 +103,7 @@ class RangeIndex:
                 row4 += 1
             else:
                 v6.append(range_id, first, plen, owner_number)
-        index._base = {4: PrefixForest(32, v4), 6: PrefixForest(128, v6)}
+        index._base = {4: PrefixForest(v4), 6: PrefixForest(v6)}
         if not set(index._base[6].ids).isdisjoint(index._base[4].ids):
             raise DuplicateRangeId("a range id is used by both an IPv4 and an IPv6 range")
         index._merge_at = max(_MIN_MERGE, len(index) // 16)
@@ -178,14 +179,14 @@ class RangeIndex:
 
     def compact(self) -> None:
         """Fold the overlay and the removals into a fresh base (what `add`/`remove` do when due)."""
-        columns = {4: ForestColumns(), 6: ForestColumns()}
+        columns = {4: ForestColumns(32), 6: ForestColumns(128)}
         for version, base in self._base.items():
             append = columns[version].append
             for range_id, first, plen, owner in base.live_rows():
                 append(range_id, first, plen, owner)
         for range_id, (version, first, plen, owner) in self._overlay_rows.items():
             columns[version].append(range_id, first, plen, owner)
-        self._base = {4: PrefixForest(32, columns[4]), 6: PrefixForest(128, columns[6])}
+        self._base = {4: PrefixForest(columns[4]), 6: PrefixForest(columns[6])}
         self._overlay = {4: {}, 6: {}}
         self._overlay_lens = {4: [], 6: []}
         self._overlay_rows = {}
@@ -211,7 +212,7 @@ class RangeIndex:
         if i < 0:
             return None
         info = base.info[i]
-        return RangeMatch(base.ids[i], self._owner_names[info >> 8], version, base.first(i), info & 255)
+        return _new_match(RangeMatch, (base.ids[i], self._owner_names[info >> 8], version, base.firsts[i], info & 255))
 
     def _with_overlay(self, version: int, value: int, base: PrefixForest, i: int) -> RangeMatch | None:
         """Compare the base answer with the most specific overlay range holding `value`."""
@@ -230,11 +231,11 @@ class RangeIndex:
                 break
         if from_overlay:
             _, first, plen, owner = self._overlay_rows[best_id]
-            return RangeMatch(best_id, self._owner_names[owner], version, first, plen)
+            return _new_match(RangeMatch, (best_id, self._owner_names[owner], version, first, plen))
         if i < 0:
             return None
         info = base.info[i]
-        return RangeMatch(base.ids[i], self._owner_names[info >> 8], version, base.first(i), info & 255)
+        return _new_match(RangeMatch, (base.ids[i], self._owner_names[info >> 8], version, base.firsts[i], info & 255))
 
     def covers(self, ip: IpAddress | str) -> bool:
         """Whether any registered range contains `ip`.

@@ -6,11 +6,11 @@ the last prefix starting at or before it: one bisection and a walk up `parents`,
 number of distinct prefix lengths. A bucket table over the high bits of the start addresses
 narrows each bisection to a few steps.
 
-Layout, chosen for a machine where a random memory access costs more than the arithmetic
-around it: every column is indexed by preorder position; `spans[i]` packs first << width | last
-so one bisection over it also yields the end of the range; `info[i]` packs the owner number
-and prefix length. For IPv4 all columns are machine-word arrays (about 33 bytes a range); IPv6
-spans stay Python ints in a list, which is fine for the smaller IPv6 set.
+Layout, chosen because random memory access, not arithmetic, is what costs here: every column
+is indexed by preorder position (`firsts`, `lasts`, `parents`, `ids`, `info` = owner number and
+prefix length, `alive`), plus `by_id` to find a range id by bisection. For IPv4 all columns are
+machine-word arrays (about 33 bytes a range); IPv6 addresses stay Python ints in lists, which is
+fine for the smaller IPv6 set.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from itertools import islice
-from operator import lt
+from operator import eq, lt
 
 ROW_BITS = 32
 ROW_MAX = (1 << ROW_BITS) - 1
@@ -34,16 +34,22 @@ def sort_key(first: int, prefix_len: int, row: int) -> int:
 
 
 class ForestColumns:
-    """Rows gathered for a `PrefixForest`; `RangeIndex.build` appends to these directly."""
+    """Rows gathered for a `PrefixForest`; `RangeIndex.build` appends to these directly.
 
-    def __init__(self) -> None:
+    Sort keys are dealt into buckets by the top 8 bits of an IPv4 address while rows arrive
+    (IPv6 uses one bucket): sorting many small lists touches memory far less than one big sort.
+    """
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.bucket_shift = 24 if width == 32 else width
+        self.buckets: list[list[int]] = [[] for _ in range(1 << (width - self.bucket_shift))]
         self.ids = array("q")
         self.owners = array("I")
-        self.keys: list[int] = []
 
     def append(self, range_id: int, first: int, prefix_len: int, owner: int) -> None:
         """Add one row."""
-        self.keys.append(sort_key(first, prefix_len, len(self.ids)))
+        self.buckets[first >> self.bucket_shift].append(sort_key(first, prefix_len, len(self.ids)))
         self.ids.append(range_id)
         self.owners.append(owner)
 
@@ -51,35 +57,38 @@ class ForestColumns:
 class PrefixForest:
     """One address family's ranges, immutable except for the `alive` flags."""
 
-    def __init__(self, width: int, columns: ForestColumns) -> None:
+    def __init__(self, columns: ForestColumns) -> None:
         """Sort and index `columns` (consumed).
 
         Raises:
             DuplicateRangeId: two rows share an id.
         """
-        keys, ids, owners = columns.keys, columns.ids, columns.owners
-        columns.keys = []
-        keys.sort()
-        n = len(keys)
+        width, ids, owners = columns.width, columns.ids, columns.owners
         self.width = width
+        prefixes: list[int] = []
+        rows = array("i")
+        for bucket in columns.buckets:
+            if bucket:
+                bucket.sort()  # the bucket is now in cache: read it at once
+                prefixes += [k >> ROW_BITS for k in bucket]
+                rows.extend([ROW_MAX - (k & ROW_MAX) for k in bucket])
+        columns.buckets = []
+        if any(map(eq, prefixes, islice(prefixes, 1, None))) and not all(map(lt, ids, islice(ids, 1, None))):
+            _smallest_id_deepest(prefixes, rows, ids)
         host = [(1 << (width - p)) - 1 for p in range(width + 1)]
-        # After the sort the key objects lie scattered in memory: read them twice only, then
-        # work on `prefixes`, fresh ints allocated in order (cheap to walk again).
-        prefixes = [k >> ROW_BITS for k in keys]
-        rows = array("i", [ROW_MAX - (k & ROW_MAX) for k in keys])
-        del keys
         firsts = [p >> 8 for p in prefixes]
         lasts = [(p >> 8) | host[p & 255] for p in prefixes]
         self.parents = _parents(firsts, lasts)
         self._make_buckets(firsts)
-        spans = [(f << width) | last for f, last in zip(firsts, lasts)]
+        # IPv4 fits machine words; IPv6 values stay Python ints.
+        self.firsts: list[int] | array[int] = array("I", firsts) if width == 32 else firsts
+        self.lasts: list[int] | array[int] = array("I", lasts) if width == 32 else lasts
         del firsts, lasts
-        self.spans: list[int] | array[int] = array("Q", spans) if width == 32 else spans
         self.info = array("Q", [(owners[r] << 8) | (p & 255) for r, p in zip(rows, prefixes)])
         del prefixes
         self.ids = array("q", [ids[r] for r in rows])
         self.by_id = _positions_by_id(rows, ids)
-        self.alive = bytearray(b"\x01") * n
+        self.alive = bytearray(b"\x01") * len(rows)
         self.dead = 0
 
     def __len__(self) -> int:
@@ -104,13 +113,11 @@ class PrefixForest:
         b = offset >> self.shift
         if b > self.last_bucket:
             b = self.last_bucket
-        buckets, spans, width = self.buckets, self.spans, self.width
-        i = bisect_right(spans, ((value + 1) << width) - 1, buckets[b], buckets[b + 1]) - 1
-        if i >= 0:
-            last_mask = (1 << width) - 1
-            parents = self.parents
-            while i >= 0 and spans[i] & last_mask < value:
-                i = parents[i]
+        buckets = self.buckets
+        i = bisect_right(self.firsts, value, buckets[b], buckets[b + 1]) - 1
+        lasts, parents = self.lasts, self.parents
+        while i >= 0 and lasts[i] < value:
+            i = parents[i]
         if self.dead:
             alive = self.alive
             while i >= 0 and not alive[i]:
@@ -125,17 +132,23 @@ class PrefixForest:
             return by_id[k]
         return -1
 
-    def first(self, position: int) -> int:
-        """First address of the range at `position`."""
-        return self.spans[position] >> self.width
 
     def live_rows(self) -> list[tuple[int, int, int, int]]:
         """(range id, first address, prefix length, owner number) of every live range."""
-        width = self.width
         return [
-            (range_id, span >> width, info & 255, info >> 8)
-            for range_id, span, info, alive in zip(self.ids, self.spans, self.info, self.alive) if alive
+            (range_id, first, info & 255, info >> 8)
+            for range_id, first, info, alive in zip(self.ids, self.firsts, self.info, self.alive) if alive
         ]
+
+
+def _smallest_id_deepest(prefixes: list[int], rows: array[int], ids: array[int]) -> None:
+    """Reorder each run of equal prefixes by descending id (keys ordered them by row)."""
+    start = 0
+    for k in range(1, len(prefixes) + 1):
+        if k == len(prefixes) or prefixes[k] != prefixes[start]:
+            if k - start > 1:
+                rows[start:k] = array("i", sorted(rows[start:k], key=ids.__getitem__, reverse=True))
+            start = k
 
 
 def _positions_by_id(rows: array[int], ids: array[int]) -> array[int]:
