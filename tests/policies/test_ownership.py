@@ -194,7 +194,8 @@ def _v6_cidr(base: int, plen: int) -> str:
 
 # Addresses drawn from a narrow window so that ranges nest and collide often.
 v4_cidrs = st.builds(_v4_cidr, st.integers(0x0A000000, 0x0A0003FF), st.integers(20, 32))
-v6_cidrs = st.builds(_v6_cidr, st.integers(0, 0x3FF).map(lambda x: (0x20010DB8 << 96) | (x << 70)), st.integers(40, 128))
+v6_bases = st.integers(0, 0x3FF).map(lambda x: (0x20010DB8 << 96) | (x << 70))
+v6_cidrs = st.builds(_v6_cidr, v6_bases, st.integers(40, 128))
 cidrs = st.one_of(v4_cidrs, v4_cidrs, v6_cidrs, st.sampled_from(["0.0.0.0/0", "10.0.0.0/8", "::/0"]))
 addresses = st.one_of(
     st.integers(0x09FFFFFF, 0x0A000400).map(lambda v: str(ipaddress.IPv4Address(v))),
