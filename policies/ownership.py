@@ -12,17 +12,22 @@ than once the smallest range id answers (the oldest row, with database ids).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from policies.addresses import IpAddress
 from policies import cidr as _cidr
+from policies.addresses import IpAddress
 from policies.cidr import Cidr, InvalidCidr, format_prefix, parse_address, parse_cidr, parse_prefix
 from policies.prefix_forest import ROW_BITS, ROW_MAX, DuplicateRangeId, ForestColumns, PrefixForest
 
 __all__ = ["Cidr", "InvalidCidr", "parse_cidr", "RangeIndex", "RangeMatch", "UnknownRange", "DuplicateRangeId"]
 
 _WIDTH = {4: 32, 6: 128}
+_from_bytes = int.from_bytes
+_bisect_right = bisect_right
+# The parser's internals, borrowed for the inlined IPv4 paths of `build` and `lookup`.
+_inet_pton, _AF_INET, _GUARD_ZEROS = _cidr._inet_pton, _cidr._AF_INET, _cidr._GUARD_ZEROS
 _new_match = tuple.__new__  # skips NamedTuple's Python-level __new__ on the lookup path
 _MIN_MERGE = 4096
 
@@ -97,7 +102,10 @@ class RangeIndex:
                     owners4(owner_number)
                     row4 += 1
                     continue
-            version, first, plen = (cidr.version, cidr.first, cidr.prefix_len) if isinstance(cidr, Cidr) else parse_prefix(cidr)
+            if isinstance(cidr, Cidr):
+                version, first, plen = cidr.version, cidr.first, cidr.prefix_len
+            else:
+                version, first, plen = parse_prefix(cidr)
             if version == 4:
                 v4.append(range_id, first, plen, owner_number)
                 row4 += 1
@@ -201,12 +209,31 @@ class RangeIndex:
         Raises:
             InvalidCidr: `ip` is text that is not a strict IP literal.
         """
-        if isinstance(ip, str):
+        if type(ip) is not str:
+            version, value = ip.version, ip.value  # type: ignore[union-attr]
+        elif ":" in ip or _GUARD_ZEROS:
             version, value = parse_address(ip)
-        else:
-            version, value = ip.version, ip.value
+        else:  # the common case, inlined: a strict IPv4 literal
+            try:
+                version, value = 4, _from_bytes(_inet_pton(_AF_INET, ip), "big")
+            except OSError:
+                raise InvalidCidr(f"not an IP address: {ip!r}") from None
         base = self._base[version]
-        i = base.deepest(value)
+        # PrefixForest.deepest, inlined: this is the hot path.
+        i = -1
+        offset = value - base.lo
+        if offset >= 0 and base.size:
+            b = offset >> base.shift
+            if b > base.last_bucket:
+                b = base.last_bucket
+            buckets, lasts, parents = base.buckets, base.lasts, base.parents
+            i = _bisect_right(base.firsts, value, buckets[b], buckets[b + 1]) - 1
+            while i >= 0 and lasts[i] < value:
+                i = parents[i]
+            if base.dead:
+                alive = base.alive
+                while i >= 0 and not alive[i]:
+                    i = parents[i]
         if self._overlay_lens[version]:
             return self._with_overlay(version, value, base, i)
         if i < 0:

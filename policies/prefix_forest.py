@@ -4,7 +4,8 @@ CIDR blocks either nest or are disjoint, so sorted by (first address, prefix len
 the preorder of a forest. The deepest prefix holding an address is then an ancestor-or-self of
 the last prefix starting at or before it: one bisection and a walk up `parents`, bounded by the
 number of distinct prefix lengths. A bucket table over the high bits of the start addresses
-narrows each bisection to a few steps.
+narrows each bisection to a few steps. (The search itself is inlined in `RangeIndex.lookup`,
+the hot path.)
 
 Layout, chosen because random memory access, not arithmetic, is what costs here: every column
 is indexed by preorder position (`firsts`, `lasts`, `parents`, `ids`, `info` = owner number and
@@ -16,7 +17,7 @@ fine for the smaller IPv6 set.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from itertools import islice
 from operator import eq, lt
 
@@ -84,11 +85,12 @@ class PrefixForest:
         self.firsts: list[int] | array[int] = array("I", firsts) if width == 32 else firsts
         self.lasts: list[int] | array[int] = array("I", lasts) if width == 32 else lasts
         del firsts, lasts
-        self.info = array("Q", [(owners[r] << 8) | (p & 255) for r, p in zip(rows, prefixes)])
+        self.info = array("Q", [(owners[r] << 8) | (p & 255) for r, p in zip(rows, prefixes, strict=True)])
         del prefixes
         self.ids = array("q", [ids[r] for r in rows])
         self.by_id = _positions_by_id(rows, ids)
         self.alive = bytearray(b"\x01") * len(rows)
+        self.size = len(rows)
         self.dead = 0
 
     def __len__(self) -> int:
@@ -105,25 +107,6 @@ class PrefixForest:
         self.buckets = array("i", [bisect_left(firsts, self.lo + (b << self.shift)) for b in range(count)] + [n])
         self.last_bucket = count - 1
 
-    def deepest(self, value: int) -> int:
-        """Preorder position of the most specific live range containing `value`, or -1."""
-        offset = value - self.lo
-        if offset < 0 or not self.ids:
-            return -1
-        b = offset >> self.shift
-        if b > self.last_bucket:
-            b = self.last_bucket
-        buckets = self.buckets
-        i = bisect_right(self.firsts, value, buckets[b], buckets[b + 1]) - 1
-        lasts, parents = self.lasts, self.parents
-        while i >= 0 and lasts[i] < value:
-            i = parents[i]
-        if self.dead:
-            alive = self.alive
-            while i >= 0 and not alive[i]:
-                i = parents[i]
-        return i
-
     def position_of(self, range_id: int) -> int:
         """Position of a live range id, or -1."""
         ids, by_id = self.ids, self.by_id
@@ -137,7 +120,7 @@ class PrefixForest:
         """(range id, first address, prefix length, owner number) of every live range."""
         return [
             (range_id, first, info & 255, info >> 8)
-            for range_id, first, info, alive in zip(self.ids, self.firsts, self.info, self.alive) if alive
+            for range_id, first, info, alive in zip(self.ids, self.firsts, self.info, self.alive, strict=True) if alive
         ]
 
 
@@ -163,7 +146,7 @@ def _positions_by_id(rows: array[int], ids: array[int]) -> array[int]:
     if all(map(lt, ids, islice(ids, 1, None))):  # ascending ids: nothing to sort or check
         return position_of_row
     ordered = sorted(range(len(ids)), key=ids.__getitem__)
-    for a, b in zip(ordered, islice(ordered, 1, None)):
+    for a, b in zip(ordered, islice(ordered, 1, None)):  # noqa: B905 (pairs)
         if ids[a] == ids[b]:
             raise DuplicateRangeId(f"range id {ids[a]} appears twice")
     return array("i", [position_of_row[row] for row in ordered])
