@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from policies.addresses import IpAddress, is_globally_reachable, ip_subject_for_owner, parse_ip
+from policies.addresses import IpAddress, is_globally_reachable, ip_subject_for_owner, parse_ip, parse_ip_lenient
 from policies.config import Policy
 from policies.decision import Decision, Finding, Severity
 from policies.facts import RequestFacts
@@ -42,13 +42,16 @@ class EvaluationContext:
 
 
 def named_ips(facts: RequestFacts) -> tuple[IpAddress, ...]:
-    """Every IP the certificate would name: SAN iPAddresses and IP literals in the CN or dNSNames."""
+    """Every IP the certificate would name: SAN iPAddresses and IP literals in the CN or dNSNames.
+
+    Names are read as a lenient client would (`010.0.0.1` is 8.0.0.1 to a browser), so a name
+    that some client takes for an address is judged as that address.
+    """
     seen: dict[str, IpAddress] = {}
-    candidates = [*facts.ip_addresses, *facts.dns_names]
-    if facts.common_name:
-        candidates.append(facts.common_name)
-    for text in candidates:
-        ip = parse_ip(text)
+    found = [parse_ip(text) for text in facts.ip_addresses]
+    names = [*facts.dns_names, *([facts.common_name] if facts.common_name else [])]
+    found += [parse_ip(text) or parse_ip_lenient(text) for text in names]
+    for ip in found:
         if ip is not None and ip.text not in seen:
             seen[ip.text] = ip
     return tuple(seen.values())

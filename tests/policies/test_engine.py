@@ -87,3 +87,8 @@ def test_grant_never_overrides_a_key_refusal() -> None:
     weak = KeyFacts(KeyAlgorithm.ED25519, 256, "ef" * 32)
     decision = evaluate(facts(ips=("10.0.0.5",), key=weak), ctx(grant))
     assert decision.verdict is Verdict.REJECT and decision.grant_id is None
+
+
+def test_names_a_lenient_client_reads_as_addresses_are_judged_as_those() -> None:
+    decision = evaluate(facts(cn="www.example.com", dns=("010.0.0.1",)), ctx())
+    assert [(f.code, f.subject) for f in decision.findings] == [("ip_not_owned", "8.0.0.1")]
