@@ -1,0 +1,1 @@
+"""certgate's local certificate authority: keys, issuance, profile, lint and revocation."""
