@@ -149,12 +149,15 @@ def parse_ocsp_request(der: bytes) -> OcspQuery:
         raise MalformedOcspRequest(f"not an OCSP request: {exc}") from exc
     try:
         algorithm = request.hash_algorithm.name
+    except UnsupportedAlgorithm as exc:
+        raise MalformedOcspRequest("CertID hash algorithm is not SHA-1 or SHA-2") from exc
+    try:
         nonce_ext = request.extensions.get_extension_for_class(x509.OCSPNonce)
         nonce: bytes | None = nonce_ext.value.nonce
     except x509.ExtensionNotFound:
         nonce = None
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise MalformedOcspRequest(f"unusable OCSP request: {exc}") from exc
+    except ValueError as exc:
+        raise MalformedOcspRequest(f"unusable OCSP request extensions: {exc}") from exc
     cert_id = CertId(request.serial_number, algorithm, request.issuer_name_hash,
                      request.issuer_key_hash)
     return _query((cert_id,), nonce)
@@ -177,7 +180,7 @@ def _parse_multi_request(der: bytes) -> OcspQuery:
             for item in tbs["requestList"]
         )
         nonces = [
-            bytes(der_decoder.decode(bytes(ext["extnValue"]), asn1Spec=univ.OctetString())[0])
+            _nonce_value(bytes(ext["extnValue"]))
             for ext in (tbs["requestExtensions"] if tbs["requestExtensions"].isValue else [])
             if ext["extnID"] == rfc6960.id_pkix_ocsp_nonce
         ]
@@ -186,6 +189,15 @@ def _parse_multi_request(der: bytes) -> OcspQuery:
     if len(nonces) > 1:
         raise MalformedOcspRequest("repeated nonce extension")
     return _query(cert_ids, nonces[0] if nonces else None)
+
+
+def _nonce_value(extn_value: bytes) -> bytes:
+    """The nonce inside its OCTET STRING, or the raw value old clients sent (as cryptography)."""
+    try:
+        inner, rest = der_decoder.decode(extn_value, asn1Spec=univ.OctetString())
+    except PyAsn1Error:
+        return extn_value
+    return extn_value if rest else bytes(inner)
 
 
 def _query(cert_ids: tuple[CertId, ...], nonce: bytes | None) -> OcspQuery:
