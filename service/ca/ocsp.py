@@ -217,9 +217,24 @@ def _query(cert_ids: tuple[CertId, ...], nonce: bytes | None) -> OcspQuery:
     return OcspQuery(cert_ids, nonce)
 
 
-@functools.lru_cache(maxsize=64)
+# Keyed by object identity (the entry holds the certificate, so the id stays its own): an
+# lru_cache on the certificate would compare certificates by value, a third of a cached answer.
+_ISSUER_HASHES: dict[tuple[int, str], tuple[x509.Certificate, tuple[bytes, bytes]]] = {}
+
+
 def _issuer_hashes(issuer_cert: x509.Certificate, algorithm: str) -> tuple[bytes, bytes]:
     """(name hash, key hash) that a CertID for `issuer_cert` carries under `algorithm`."""
+    hit = _ISSUER_HASHES.get((id(issuer_cert), algorithm))
+    if hit is not None and hit[0] is issuer_cert:
+        return hit[1]
+    if len(_ISSUER_HASHES) >= 64:
+        _ISSUER_HASHES.clear()
+    computed = _compute_issuer_hashes(issuer_cert, algorithm)
+    _ISSUER_HASHES[(id(issuer_cert), algorithm)] = (issuer_cert, computed)
+    return computed
+
+
+def _compute_issuer_hashes(issuer_cert: x509.Certificate, algorithm: str) -> tuple[bytes, bytes]:
     spki_der = issuer_cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
