@@ -18,14 +18,14 @@ from policies.config import Policy
 from service.ca.authority import CertificateAuthority
 from service.ca.crl import RevocationReason, RevokedEntry, build_crl, crl_is_due
 from service.ca.keystore import SigningKey, load_certificate, load_private_key, write_certificate, write_private_key
-from service.ca.ocsp import (CertStatusAnswer, MalformedOcspRequest, Status, build_response, create_responder, issued_by,
-                             malformed_response, parse_request, request_nonce, responder_needs_rotation, unauthorized_response)
+from service.ca.ocsp import CertStatusAnswer, MalformedOcspRequest, malformed_response, parse_ocsp_request
+from service.ca.ocsp_responder import OcspResponseCache, create_ocsp_responder, responder_needs_rotation
 from service.db.models import Certificate, CrlState
 from service.db.session import Database
 
 ISSUING, ROOT = "issuing", "root"
 ROOT_CRL_DAYS, ROOT_CRL_REFRESH_DAYS = 180, 30
-OCSP_CACHE_ENTRIES = 100_000
+ROTATE_RESPONDER_BEFORE = timedelta(days=7)
 
 
 class Revocation:
@@ -37,7 +37,8 @@ class Revocation:
         self._ocsp_dir = data_dir / "ocsp"
         self._lock = threading.Lock()
         self._crl_cache: dict[str, tuple[int, datetime, bytes]] = {}
-        self._ocsp_cache: dict[tuple[int, str], tuple[datetime, bytes]] = {}
+        self._ocsp_validity = timedelta(hours=policy.ocsp_validity_hours)
+        self._ocsp_cache = OcspResponseCache(max_age=self._ocsp_validity / 2)
         self._responder: tuple[x509.Certificate, SigningKey] | None = None
 
     # --- CRL ----------------------------------------------------------------------------------
@@ -80,11 +81,12 @@ class Revocation:
 
     def _current(self, issuer: str, now: datetime, refresh_before: timedelta, rebuild) -> bytes:  # type: ignore[no-untyped-def]
         with self._db.read() as session:
-            row = session.exec(select(CrlState.crl_number, CrlState.next_update).where(CrlState.issuer == issuer)).first()
-        if row is None or crl_is_due(row[1], now, refresh_before):
+            row = session.exec(select(CrlState.crl_number, CrlState.this_update, CrlState.next_update)
+                               .where(CrlState.issuer == issuer)).first()
+        if row is None or crl_is_due(row[1], row[2], now, refresh_before):
             with self._db.write() as session:
                 state = session.exec(select(CrlState).where(CrlState.issuer == issuer).with_for_update()).first()
-                if state is None or crl_is_due(state.next_update, now, refresh_before):
+                if state is None or crl_is_due(state.this_update, state.next_update, now, refresh_before):
                     state = rebuild(session, now)
                 row = (state.crl_number, state.next_update)
                 self._crl_cache[issuer] = (state.crl_number, state.next_update, state.der)
@@ -100,49 +102,32 @@ class Revocation:
     def responder(self, now: datetime) -> tuple[x509.Certificate, SigningKey]:
         """The delegated responder, loaded from the data dir, created or rotated when needed."""
         with self._lock:
-            if self._responder is None or responder_needs_rotation(self._responder[0], now):
+            if self._responder is None or responder_needs_rotation(self._responder[0], now, ROTATE_RESPONDER_BEFORE):
                 cert_path, key_path = self._ocsp_dir / "responder.pem", self._ocsp_dir / "responder.key.pem"
                 if cert_path.exists() and key_path.exists():
                     self._responder = (load_certificate(cert_path), load_private_key(key_path, self._passphrase))
-                if self._responder is None or responder_needs_rotation(self._responder[0], now):
-                    cert, key = create_responder(self._ca.issuing_cert, self._ca.issuing_key, now)
+                if self._responder is None or responder_needs_rotation(self._responder[0], now, ROTATE_RESPONDER_BEFORE):
+                    cert, key = create_ocsp_responder(self._ca.issuing_cert, self._ca.issuing_key, now)
                     write_private_key(key_path, key, self._passphrase)
                     write_certificate(cert_path, cert)
                     self._responder = (cert, key)
-                    self._ocsp_cache.clear()
             return self._responder
 
     def ocsp(self, der: bytes, now: datetime) -> bytes:
         """The DER OCSP response for a DER request (malformedRequest/unauthorized when it must be)."""
         try:
-            request = parse_request(der)
+            query = parse_ocsp_request(der)
         except MalformedOcspRequest:
             return malformed_response()
-        if not issued_by(request, self._ca.issuing_cert):
-            return unauthorized_response()
-        answer = self._status(request.serial_number)
-        nonce = request_nonce(request)
-        validity = timedelta(hours=self._policy.ocsp_validity_hours)
-        key = (request.serial_number, f"{answer.status}:{answer.revoked_at}:{request.hash_algorithm.name}")
-        if nonce is None:
-            hit = self._ocsp_cache.get(key)
-            if hit is not None and now - hit[0] < validity / 2:
-                return hit[1]
-        cert, responder_key = self.responder(now)
-        body = build_response(request, answer, issuer=self._ca.issuing_cert, responder=cert, responder_key=responder_key,
-                              now=now, validity=validity, nonce=nonce)
-        if nonce is None:
-            if len(self._ocsp_cache) >= OCSP_CACHE_ENTRIES:
-                self._ocsp_cache.clear()
-            self._ocsp_cache[key] = (now, body)
-        return body
+        cert, key = self.responder(now)
+        return self._ocsp_cache.respond(query, self._ca.issuing_cert, cert, key, self._status, now, self._ocsp_validity)
 
     def _status(self, serial: int) -> CertStatusAnswer:
         with self._db.read() as session:
             row = session.exec(select(Certificate.revoked_at, Certificate.revocation_reason)
                                .where(Certificate.serial_number == format(serial, "x"))).first()
         if row is None:
-            return CertStatusAnswer(Status.UNKNOWN)
+            return CertStatusAnswer.unknown()
         if row[0] is None:
-            return CertStatusAnswer(Status.GOOD)
-        return CertStatusAnswer(Status.REVOKED, row[0], RevocationReason(row[1] or "unspecified"))
+            return CertStatusAnswer.good()
+        return CertStatusAnswer.revoked(row[0], RevocationReason(row[1] or "unspecified"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from service.api.auth import runtime
-from service.ca.ocsp import MalformedOcspRequest, decode_get_path, malformed_response
+from service.ca.ocsp import MalformedOcspRequest, decode_ocsp_get_path, malformed_response
 
 blp = Blueprint("revocation", __name__)
 OCSP_RESPONSE = "application/ocsp-response"
@@ -47,7 +47,7 @@ def ocsp_get(encoded: str) -> Response:
     """RFC 6960 appendix A.1 GET: the base64 (URL-encoded) DER request in the path."""
     rt = runtime()
     try:
-        der = decode_get_path(encoded)
+        der = decode_ocsp_get_path(encoded)
     except MalformedOcspRequest:
         return _der_response(malformed_response(), OCSP_RESPONSE, 0)
     return _der_response(rt.revocation.ocsp(der, rt.clock()), OCSP_RESPONSE, 300)

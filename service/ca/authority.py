@@ -18,9 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from service.ca.keystore import CaKeyType, SigningKey, generate_key, load_certificate, load_private_key, write_certificate, write_private_key
+from service.ca.keystore import (CaKeyType, SigningKey, generate_key, load_certificate, load_private_key, signature_hash,
+                                write_certificate, write_private_key)
 from service.ca.lint import LintFinding, Linter
-from service.ca.profile import IssueOrder, Urls, ca_name, issuing_builder, leaf_builder, root_builder, signature_hash
+from service.ca.profile import IssueOrder, Urls, ca_name, issuing_builder, leaf_builder, root_builder
 from service.errors import CaError, LintFailed
 
 log = logging.getLogger("certgate.ca")

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import cast
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from service.errors import CaError
 
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+SignatureHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
 
 
 class CaKeyType(StrEnum):
@@ -33,6 +34,24 @@ def generate_key(kind: CaKeyType) -> SigningKey:
     if kind is CaKeyType.P384:
         return ec.generate_private_key(ec.SECP384R1())
     return rsa.generate_private_key(65537, 3072 if kind is CaKeyType.RSA3072 else 4096)
+
+
+def signature_hash(key: SigningKey) -> SignatureHash:
+    """The digest to sign with, matched to the key's strength (SHA-384 for P-384, SHA-512 for P-521).
+
+    Raises:
+        ValueError: the key is neither RSA nor a NIST curve certgate signs with.
+    """
+    if isinstance(key, rsa.RSAPrivateKey):
+        return hashes.SHA256()
+    curve = key.curve.name
+    if curve == "secp256r1":
+        return hashes.SHA256()
+    if curve == "secp384r1":
+        return hashes.SHA384()
+    if curve == "secp521r1":
+        return hashes.SHA512()
+    raise ValueError(f"unsupported signing curve {curve}")
 
 
 def _write_exclusive(path: Path, data: bytes, mode: int) -> None:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
@@ -60,13 +59,6 @@ class IssueOrder:
     client_auth: bool = False
     organization: str = ""
     country: str = ""
-
-
-def signature_hash(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> hashes.HashAlgorithm:
-    """SHA-384 for a P-384 (or larger) key, SHA-256 otherwise."""
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
-        return hashes.SHA384()
-    return hashes.SHA256()
 
 
 def ca_name(common_name: str, organization: str, country: str) -> x509.Name:
@@ -135,7 +127,7 @@ def leaf_builder(order: IssueOrder, issuer: x509.Certificate, urls: Urls) -> x50
         .add_extension(x509.KeyUsage(True, False, is_rsa, False, False, False, False, False, False), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_aki(issuer), critical=False)
+        .add_extension(authority_key_identifier(issuer), critical=False)
         .add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
         .add_extension(_crl_dp(urls.crl), critical=False)
         .add_extension(_aia(urls.ocsp, urls.issuing_cert), critical=False)
@@ -164,7 +156,7 @@ def issuing_builder(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, na
         .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_aki(root), critical=False)
+        .add_extension(authority_key_identifier(root), critical=False)
         .add_extension(x509.CertificatePolicies([x509.PolicyInformation(DOMAIN_VALIDATED, None)]), critical=False)
         .add_extension(_crl_dp(urls.root_crl), critical=False)
         .add_extension(x509.AuthorityInformationAccess([
@@ -173,7 +165,8 @@ def issuing_builder(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, na
     )
 
 
-def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+def authority_key_identifier(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """The AKI naming `issuer`: its own SKI, so chain builders match the two byte for byte."""
     ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
