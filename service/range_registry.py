@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from policies.addresses import IpAddress
 from policies.ownership import RangeIndex, RangeMatch
-from service.db.models import OwnedRange, RangeChange
+from service.db.models import RangeChange
 from service.db.session import Database
 
 
@@ -55,8 +55,9 @@ class RangeRegistry:
             if self._index is not None and latest > self._seq:
                 changes = session.exec(select(RangeChange).where(RangeChange.seq > self._seq).order_by(RangeChange.seq)).all()
             if self._index is None or any(c.op == "reload" for c in changes):
-                rows = session.exec(select(OwnedRange.id, OwnedRange.cidr, OwnedRange.owner)).all()
-                self._index = RangeIndex.build((r[0], r[1], r[2]) for r in rows)
+                # Plain driver rows: the ORM's per-row work triples the time of a million-row load.
+                rows = session.connection().exec_driver_sql("SELECT id, cidr, owner FROM owned_ranges").fetchall()
+                self._index = RangeIndex.build(rows)
                 self._seq = latest
             else:
                 for change in changes:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from policies.ownership import InvalidCidr, parse_cidr
@@ -122,9 +121,14 @@ def import_ranges(session: Session, parsed: ParsedImport, *, actor: str, now: da
     new = [(c, o) for c, o in parsed.ranges if c not in existing]
     append_event(session, event="range:imported", actor=actor, subject="ranges",
                  data={"added": len(new), "unchanged": len(parsed.ranges) - len(new), "file_sha256": parsed.sha256}, at=now)
+    # The driver's executemany, not the ORM: a million rows through SQLAlchemy's per-row type
+    # processing take ~30 s; straight to sqlite3/psycopg they take a few.
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO owned_ranges (cidr, owner, created_at, created_by) VALUES ({', '.join([marker] * 4)})"
+    stamp = now.astimezone(UTC).replace(tzinfo=None)  # the UtcDateTime column's stored form
     for start in range(0, len(new), IMPORT_CHUNK):
-        chunk = new[start:start + IMPORT_CHUNK]
-        session.execute(insert(OwnedRange), [{"cidr": c, "owner": o, "created_at": now, "created_by": actor} for c, o in chunk])
+        connection.exec_driver_sql(sql, [(c, o, stamp, actor) for c, o in new[start:start + IMPORT_CHUNK]])
     # One 'reload' change: workers rebuild from the table instead of replaying a million rows.
     session.add(RangeChange(op="reload", range_id=0, cidr="", owner=""))
     return ImportResult(len(new), len(parsed.ranges) - len(new), parsed.sha256)
