@@ -32,9 +32,7 @@ Clock = Callable[[], datetime]
 @functools.cache
 def shared_linter() -> Linter:
     """One linter per process, its validators built once (before gunicorn forks the workers)."""
-    linter = Linter()
-    linter.warm()
-    return linter
+    return Linter()
 
 
 def utc_now() -> datetime:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.ca.keystore import (CaKeyType, SigningKey, generate_key, load_certificate, load_private_key, signature_hash,
                                 write_certificate, write_private_key)
-from service.ca.lint import LintFinding, Linter
+from service.ca.lint import LeafKind, LintFinding, Linter
 from service.ca.profile import IssueOrder, Urls, ca_name, issuing_builder, leaf_builder, root_builder
 from service.errors import CaError, LintFailed
 
@@ -153,8 +153,9 @@ class CertificateAuthority:
         if linter is not None:
             trial = builder.sign(self._throwaway, signature_hash(self._throwaway))
             blocking = []
-            for finding in linter.lint(trial.public_bytes(serialization.Encoding.DER)):
-                if not finding.blocking:
+            kind = LeafKind.OV if order.organization else LeafKind.DV
+            for finding in linter.lint(trial.public_bytes(serialization.Encoding.DER), kind):
+                if not finding.severity.is_blocking:
                     continue
                 if waive is not None and waive(finding):
                     waived.append(finding)
