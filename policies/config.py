@@ -60,6 +60,8 @@ class Policy:
     max_validity_days: int = 200
     organization: str = ""
     country: str = ""
+    state_or_province: str = ""
+    locality: str = ""
     allow_client_auth: bool = True
     lint_enabled: bool = True
     reviews: ReviewLimits = field(default_factory=ReviewLimits)
@@ -132,6 +134,8 @@ def parse_policy(data: bytes) -> Policy:
         max_validity_days=_positive(validity.get("max_days", 200), "validity.max_days"),
         organization=str(subject.get("organization", "")),
         country=str(subject.get("country", "")),
+        state_or_province=str(subject.get("state_or_province", "")),
+        locality=str(subject.get("locality", "")),
         allow_client_auth=bool(_section(doc, "issuance").get("allow_client_auth", True)),
         lint_enabled=bool(_section(doc, "lint").get("enabled", True)),
         reviews=ReviewLimits(
@@ -146,6 +150,8 @@ def parse_policy(data: bytes) -> Policy:
         ocsp_validity_hours=_positive(_section(doc, "ocsp").get("validity_hours", 24), "ocsp.validity_hours"),
         raw=doc,
     )
+    if policy.organization and not (policy.country and (policy.state_or_province or policy.locality)):
+        raise PolicyFileError("subject.organization (OV) needs subject.country and a state_or_province or locality")
     if policy.default_validity_days > policy.max_validity_days:
         raise PolicyFileError("validity.default_days exceeds validity.max_days")
     return policy

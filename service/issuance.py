@@ -61,6 +61,8 @@ class Issuer:
             client_auth=client_auth and policy.allow_client_auth,
             organization=policy.organization,
             country=policy.country,
+            state_or_province=policy.state_or_province,
+            locality=policy.locality,
         )
         return self.ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips))
 

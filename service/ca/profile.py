@@ -59,6 +59,8 @@ class IssueOrder:
     client_auth: bool = False
     organization: str = ""
     country: str = ""
+    state_or_province: str = ""
+    locality: str = ""
 
 
 def ca_name(common_name: str, organization: str, country: str) -> x509.Name:
@@ -96,6 +98,10 @@ def leaf_names(order: IssueOrder) -> tuple[x509.Name, list[x509.GeneralName]]:
     attributes = []
     if order.country:
         attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, order.country))
+    if order.state_or_province:
+        attributes.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, order.state_or_province))
+    if order.locality:
+        attributes.append(x509.NameAttribute(NameOID.LOCALITY_NAME, order.locality))
     if order.organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, order.organization))
     if order.common_name:

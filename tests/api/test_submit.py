@@ -172,3 +172,20 @@ def test_key_types(client: FlaskClient, tokens: dict[str, str]) -> None:
     for kind in ("rsa2048", "p256", "p384", "p521"):
         response = submit(client, tokens["requester"], csr_pem(private_key=key(kind)))
         assert response.status_code == 201, (kind, response.get_json())
+
+
+def test_ov_policy_issues_lint_clean_ov_certificates(tmp_path, settings, clock, tokens) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from policies.config import DEFAULT_POLICY_PATH
+    from service.app import create_app
+
+    policy = tmp_path / "ov.toml"
+    policy.write_text(DEFAULT_POLICY_PATH.read_text().replace('organization = ""', 'organization = "Example Corp"')
+                      .replace('country = ""', 'country = "DE"').replace('locality = ""', 'locality = "Berlin"'))
+    client = create_app(replace(settings, policy_file=policy), clock=clock).test_client()
+    body = submit(client, tokens["requester"], csr_pem(cn="ov.example.com")).get_json()
+    cert = x509.load_pem_x509_certificate(body["certificate"]["pem"].encode())
+    assert cert.subject.rfc4514_string() == "CN=ov.example.com,O=Example Corp,L=Berlin,C=DE"
+    policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    assert [p.policy_identifier.dotted_string for p in policies] == ["2.23.140.1.2.2"]
