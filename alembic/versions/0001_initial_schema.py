@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 03:02:51.734722
+Create Date: 2026-11-29 04:08:04.462778
 """
 
 from __future__ import annotations
@@ -136,7 +136,8 @@ def upgrade() -> None:
     with op.batch_alter_table('certificates', schema=None) as batch_op:
         batch_op.create_index('ix_certificates_issued_at_id', ['issued_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_certificates_not_after'), ['not_after'], unique=False)
-        batch_op.create_index(batch_op.f('ix_certificates_requester'), ['requester'], unique=False)
+        batch_op.create_index('ix_certificates_requester_issued_at_id', ['requester', 'issued_at', 'id'], unique=False)
+        batch_op.create_index('ix_certificates_revoked_at', ['revoked_at'], unique=False)
 
     op.create_table('exceptions',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -221,7 +222,8 @@ def downgrade() -> None:
 
     op.drop_table('exceptions')
     with op.batch_alter_table('certificates', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_certificates_requester'))
+        batch_op.drop_index('ix_certificates_revoked_at')
+        batch_op.drop_index('ix_certificates_requester_issued_at_id')
         batch_op.drop_index(batch_op.f('ix_certificates_not_after'))
         batch_op.drop_index('ix_certificates_issued_at_id')
 

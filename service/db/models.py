@@ -83,11 +83,15 @@ class Certificate(SQLModel, table=True):
     """An issued certificate; the serial is unique by constraint, not by luck alone."""
 
     __tablename__ = "certificates"
-    __table_args__ = (Index("ix_certificates_issued_at_id", "issued_at", "id"),)
+    __table_args__ = (
+        Index("ix_certificates_issued_at_id", "issued_at", "id"),
+        Index("ix_certificates_requester_issued_at_id", "requester", "issued_at", "id"),
+        Index("ix_certificates_revoked_at", "revoked_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     serial_number: str = Field(unique=True, max_length=64)
     request_id: str = Field(foreign_key="requests.id", unique=True, max_length=36)
-    requester: str = Field(index=True, max_length=200)
+    requester: str = Field(max_length=200)
     common_name: str | None = Field(default=None, max_length=400)
     pem: str = Field(sa_column=Column(Text, nullable=False))
     sha256_fingerprint: str = Field(max_length=64)
