@@ -95,6 +95,15 @@ class KeyShop:
         return path
 
 
+    def fresh_csr(self, kind: str, *, subj: str = "/CN=www.example.com", san: str | None = None) -> tuple[Path, Path]:
+        """A new key and CSR (for certificates revoked as keyCompromise: that key is burnt)."""
+        with self._lock:
+            self._count += 1
+            workdir = self._dir / f"fresh-{self._count}"
+        workdir.mkdir()
+        return openssl_key_and_csr(workdir, kind, subj=subj, san=san)
+
+
 def submit(server: LiveServer, csr: Path, *, token: str, form: Form = "json", client_auth: bool | None = None,
            **fields: Any) -> tuple[int, Any]:
     """POST a CSR file as raw PEM, raw DER (`application/pkcs10`) or the JSON wrapper."""

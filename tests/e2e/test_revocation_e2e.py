@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.pki_clients import CaFiles, Issued, KeyShop, http_get, issue, openssl
+from tests.e2e.pki_clients import CaFiles, Issued, KeyShop, http_get, issue, openssl, submit
 from tests.e2e.revocation_clients import (FetchedCrl, ask_ocsp, check_response_file, fetch_crl, ocsp_get, ocsp_post,
                                           openssl_ocsp_request)
 
@@ -61,7 +61,7 @@ def revoked_pair(live_server: LiveServer, ca_files: CaFiles, key_shop: KeyShop,
     workdir = tmp_path_factory.mktemp("revocation")
     token = live_server.tokens["requester"]
     good = issue(live_server, key_shop.csr("p256", subj="/CN=good.example.com"), token=token)
-    bad = issue(live_server, key_shop.csr("rsa2048", subj="/CN=compromised.example.com"), token=token)
+    bad = issue(live_server, key_shop.fresh_csr("p256", subj="/CN=compromised.example.com")[1], token=token)
     before = fetch_crl(live_server, ca_files, workdir, "before")
     assert before.crl.get_revoked_certificate_by_serial_number(bad.cert.serial_number) is None
     answer = revoke(live_server, bad.serial)
@@ -94,6 +94,18 @@ def test_new_crl_lists_the_revoked_serial_with_its_reason(live_server: LiveServe
     assert ok, out
 
 
+@pytest.mark.xfail(strict=True, reason="BR 6.1.1.3 (5): the CA SHALL reject a request whose key it knows to be "
+                   "compromised; certgate revokes for keyCompromise but never blocklists the key's SPKI")
+def test_a_key_revoked_as_compromised_is_refused_afterwards(live_server: LiveServer, tmp_path: Path,
+                                                            revoked_pair: tuple[Issued, Issued, FetchedCrl]) -> None:
+    _, bad, _ = revoked_pair
+    key = bad.path.parent / "p256.key"  # the fresh key that `bad` was issued for
+    csr = tmp_path / "again.csr"
+    openssl("req", "-new", "-key", key, "-subj", "/CN=compromised-again.example.com", "-out", csr)
+    status, answer = submit(live_server, csr, token=live_server.tokens["requester2"])
+    assert status == 422, answer
+
+
 def test_inventory_shows_the_revocation(live_server: LiveServer, revoked_pair: tuple[Issued, Issued, FetchedCrl]) -> None:
     _, bad, _ = revoked_pair
     status, body = live_server.call("GET", f"/api/v1/certificates/{bad.serial}", token=live_server.tokens["auditor"])
@@ -105,7 +117,7 @@ def test_inventory_shows_the_revocation(live_server: LiveServer, revoked_pair: t
 @pytest.mark.xfail(strict=True, reason=OCSP_ISSUER_BUG)
 def test_ocsp_good_then_revoked_with_reason(live_server: LiveServer, ca_files: CaFiles, key_shop: KeyShop, tmp_path: Path) -> None:
     token = live_server.tokens["requester"]
-    leaf = issue(live_server, key_shop.csr("p384", subj="/CN=ocsp-revoked.example.com"), token=token)
+    leaf = issue(live_server, key_shop.fresh_csr("p384", subj="/CN=ocsp-revoked.example.com")[1], token=token)
     other = issue(live_server, key_shop.csr("p256", subj="/CN=ocsp-good.example.com"), token=token)
     # Ask without a nonce twice so a worker's cached answer must be invalidated by the revocation.
     for nonce in (True, False, False):
