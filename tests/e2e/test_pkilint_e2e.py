@@ -128,3 +128,18 @@ def test_crls_lint_clean(public_server: LiveServer, public_ca: CaFiles, key_shop
     findings = lint("lint_crl", "-t", "ARL", "-p", "BR", root_crl.der)
     assert [f for f in findings if f[0] in BLOCKING | {"WARNING"}] == []
     assert openssl("crl", "-inform", "DER", "-in", root_crl.der, "-noout", "-CAfile", public_ca.root).returncode == 0
+
+
+@pytest.mark.xfail(strict=True, reason="service.ca.ocsp.issued_by hashes the wrong issuer name: every OCSP request is "
+                   "answered 'unauthorized', so there is no signed response or responder certificate to lint")
+def test_ocsp_response_and_responder_lint_clean(public_server: LiveServer, public_ca: CaFiles, key_shop: KeyShop,
+                                                tmp_path: Path) -> None:
+    issued = issue(public_server, key_shop.csr("p256", subj="/CN=ocsp-lint.example.com"), token=public_server.tokens["requester"])
+    for nonce in ([], ["-no_nonce"]):
+        response = tmp_path / f"response{len(nonce)}.der"
+        done = openssl("ocsp", "-issuer", public_ca.issuing, "-cert", issued.path, "-url", public_server.url + "/ocsp",
+                       "-CAfile", public_ca.root, "-respout", response, *nonce, check=False)
+        assert done.returncode == 0 and "Response verify OK" in done.stderr, done.stdout + done.stderr
+        assert [f for f in lint("lint_ocsp_response", response) if f[0] in BLOCKING | {"WARNING"}] == []
+    responder = public_server.data_dir / "ocsp" / "responder.pem"
+    assert_clean(lint("lint_cabf_serverauth_cert", "-t", "OCSP-RESPONDER", responder))
