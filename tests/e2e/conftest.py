@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TOKEN_NAMES
+from tests.e2e.pki_clients import CaFiles, KeyShop
 
 
 def free_port() -> int:
@@ -82,9 +83,31 @@ def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2
             raise RuntimeError("server did not start:\n" + (tmp / "server.log").read_text())
         time.sleep(0.1)
     server = LiveServer(url, env, data_dir, {}, process)
-    for key, (name, role) in TOKEN_NAMES.items():
-        server.tokens[key] = server.cli("token", "create", "--role", role.value, "--name", name).stdout.strip().splitlines()[-1]
+    server.tokens.update(_create_tokens(server))
     return server
+
+
+# Every CLI process pays seconds of imports (SQLAlchemy, pkilint); the six tokens are made by the
+# real `certgate token create` command, but in one interpreter.
+_TOKEN_SCRIPT = """
+import contextlib, io, json, sys
+from service.cli import main
+secrets = {}
+for key, name, role in json.loads(sys.argv[1]):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["token", "create", "--role", role, "--name", name], standalone_mode=False)
+    secrets[key] = out.getvalue().strip().splitlines()[-1]
+print(json.dumps(secrets))
+"""
+
+
+def _create_tokens(server: LiveServer) -> dict[str, str]:
+    """One token per test identity (see TOKEN_NAMES), through `certgate token create`."""
+    spec = json.dumps([[key, name, role.value] for key, (name, role) in TOKEN_NAMES.items()])
+    done = subprocess.run([sys.executable, "-c", _TOKEN_SCRIPT, spec], env=server.env, text=True,
+                          capture_output=True, check=True, timeout=120)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def stop_server(server: LiveServer) -> None:
@@ -97,9 +120,27 @@ def stop_server(server: LiveServer) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One real server (SQLite) shared by a test module."""
+    """One real server (SQLite) shared by the e2e modules.
+
+    Starting one costs several seconds of imports and forks, so the modules share it; every test
+    works on its own requests and certificates and checks CRL numbers relative to what it saw.
+    """
     server = start_server(tmp_path_factory.mktemp("live"))
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def ca_files(live_server: LiveServer) -> CaFiles:
+    """The shared server's root, issuing CA and published chain."""
+    return CaFiles.of(live_server)
+
+
+@pytest.fixture(scope="session")
+def key_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyShop]:
+    """openssl keys of every allowed type, made once per session (in parallel)."""
+    shop = KeyShop(tmp_path_factory.mktemp("keys"))
+    yield shop
+    shop.close()
