@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,10 +17,12 @@ from service.audit.log import append_event
 from service.ca.authority import CertificateAuthority, IssuedCertificate, new_serial
 from service.ca.lint import Linter, LintFinding
 from service.ca.profile import IssueOrder
+from service.errors import CertgateError, LintFailed, PolicyRejected
 from service.csr import VerifiedCsr
 from service.db.models import Certificate, CertificateName, CertificateRequest
 from service.inventory_names import dns_key, ip_key
 
+log = logging.getLogger("certgate.ca")
 BACKDATE = timedelta(minutes=1)  # tolerate relying parties whose clocks run a little behind
 
 
@@ -64,11 +67,28 @@ class Issuer:
             state_or_province=policy.state_or_province,
             locality=policy.locality,
         )
-        return self.ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips))
+        try:
+            return self.ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips))
+        except LintFailed as failure:
+            raise _classify(failure) from None
 
 
+REQUESTER_NODES = (".subjectAltName.", ".subject.rdnSequence")
 INTERNAL_NAME_CODES = frozenset({"cabf.internal_ip_address", "cabf.internal_domain_name"})
 OWN_URL_NODES = ("cRLDistributionPoints", "authorityInfoAccessSyntax")
+
+
+def _classify(failure: LintFailed) -> CertgateError:
+    """Findings only about names the requester chose are a refusal of the request; anything
+    else means the CA's own profile or configuration is wrong, and raises the alarm."""
+    violations = failure.violations or []
+    if violations and all(any(node in v["subject"] for node in REQUESTER_NODES) for v in violations):
+        names = ", ".join(sorted({_quoted(v["message"]) or v["code"] for v in violations}))
+        return PolicyRejected("name_not_allowed", f"the certificate may not name {names}: {violations[0]['message']}",
+                              [{**v, "code": "name_not_allowed", "rule": f"lint.{v['code']}"} for v in violations])
+    log.error("ALERT pre-issuance lint refused a certificate; the CA profile needs attention: %s",
+              ", ".join(v["code"] for v in violations))
+    return failure
 
 
 def _quoted(message: str) -> str:

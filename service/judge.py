@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -10,7 +11,7 @@ from policies.config import Policy
 from policies.decision import Decision
 from policies.engine import EvaluationContext, GrantFacts, OwnedRanges, evaluate
 from policies.facts import RequestFacts
-from service.db.models import Grant
+from service.db.models import CompromisedKey, Grant
 from service.policy_store import LoadedPolicy
 
 
@@ -28,7 +29,10 @@ class Judge:
 
     def decide(self, facts: RequestFacts, *, requester: str, session: Session, now: datetime) -> Decision:
         """The decision for `facts`, counting the requester's active renewal grants."""
-        return evaluate(facts, self.context(requester=requester, session=session, now=now))
+        context = self.context(requester=requester, session=session, now=now)
+        if session.get(CompromisedKey, facts.key.spki_sha256) is not None:
+            context = replace(context, blocklist=context.blocklist | {facts.key.spki_sha256})
+        return evaluate(facts, context)
 
     def context(self, *, requester: str, session: Session, now: datetime) -> EvaluationContext:
         """The evaluation context for one requester at `now`."""

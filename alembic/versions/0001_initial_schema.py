@@ -1,8 +1,8 @@
-"""Initial schema: requests, certificates and their names, exceptions, approvals, grants, owned ranges, tokens, audit log, tree heads, CRL state.
+"""Initial schema: requests, certificates and their names, exceptions, approvals, grants, owned ranges, tokens, audit log, tree heads, CRL state, compromised keys.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 04:08:04.462778
+Create Date: 2026-11-29 04:18:05.979260
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.execute("INSERT INTO audit_head (id, size) VALUES (1, 0)")
+    op.create_table('compromised_keys',
+    sa.Column('spki_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('serial_number', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('at', service.db.types.UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('spki_sha256')
+    )
     op.create_table('crl_state',
     sa.Column('issuer', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('crl_number', sa.BigInteger(), nullable=False),
@@ -240,6 +246,7 @@ def downgrade() -> None:
     op.drop_table('range_changes')
     op.drop_table('owned_ranges')
     op.drop_table('crl_state')
+    op.drop_table('compromised_keys')
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_subject'))

@@ -39,9 +39,7 @@ def error_response(status: int, code: str, message: str, violations: list[dict[s
 
 
 def _certgate_error(exc: CertgateError) -> Response:
-    if isinstance(exc, LintFailed):
-        log.error("pre-issuance lint refused a certificate: the CA profile needs attention: %s", exc.message)
-    elif isinstance(exc, ServiceUnavailable):
+    if isinstance(exc, ServiceUnavailable):
         log.error("database unavailable: %s", exc.__cause__)
     elif exc.status >= 500:
         log.error("%s: %s", exc.code, exc.message)

@@ -162,8 +162,6 @@ class CertificateAuthority:
                 else:
                     blocking.append(finding)
             if blocking:
-                log.error("ALERT pre-issuance lint refused a certificate; the CA profile needs attention: %s",
-                          ", ".join(f.code for f in blocking))
                 raise LintFailed("the certificate failed pre-issuance linting", violations=[f.as_violation() for f in blocking])
         try:
             cert = builder.sign(self._key, signature_hash(self._key))

@@ -50,7 +50,11 @@ def create_ocsp_responder(
     public_key = key.public_key()
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(x509.Name([  # BR 7.1.2.8: a responder names its organisation like a CA does
+            *issuer_cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME),
+            *issuer_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]))
         .issuer_name(issuer_cert.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())

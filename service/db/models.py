@@ -223,6 +223,15 @@ class SignedTreeHead(SQLModel, table=True):
     key_id: str = Field(max_length=64)
 
 
+class CompromisedKey(SQLModel, table=True):
+    """A public key revoked for keyCompromise: never certified again (BR 6.1.1.3)."""
+
+    __tablename__ = "compromised_keys"
+    spki_sha256: str = Field(primary_key=True, max_length=64)
+    serial_number: str = Field(max_length=64)
+    at: datetime = _ts(nullable=False)
+
+
 class CrlState(SQLModel, table=True):
     """The current CRL of one issuer, shared by every worker."""
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Protocol
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlmodel import Session, select
 
 from service.audit.log import append_event
-from service.db.models import Certificate, Role
+from service.db.models import Certificate, CompromisedKey, Role
 from service.db.session import Database
 from service.errors import BadRequest, Conflict, Forbidden, NotFound
 from service.tokens import Principal
@@ -21,6 +24,17 @@ class CrlPublisher(Protocol):
     """What revocation needs of the CRL machinery: rebuild the CRL inside a transaction."""
 
     def regenerate(self, session: Session, now: datetime) -> object: ...
+
+
+def _block_key(session: Session, cert: Certificate, now: datetime) -> None:
+    """Remember a compromised key so that no request for it is ever issued again."""
+    spki = x509.load_pem_x509_certificate(cert.pem.encode()).public_key().public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    digest = hashlib.sha256(spki).hexdigest()
+    if session.get(CompromisedKey, digest) is None:
+        session.add(CompromisedKey(spki_sha256=digest, serial_number=cert.serial_number, at=now))
+        append_event(session, event="key:blocklisted", actor="system", subject=f"key:{digest}",
+                     data={"serial_number": cert.serial_number, "reason": "keyCompromise"}, at=now)
 
 
 def revoke_certificate(db: Database, crls: CrlPublisher, serial: str, reason: str, actor: Principal, now: datetime) -> Certificate:
@@ -51,5 +65,7 @@ def revoke_certificate(db: Database, crls: CrlPublisher, serial: str, reason: st
         session.flush()
         append_event(session, event="certificate:revoked", actor=actor.name, subject=f"certificate:{serial}",
                      data={"serial_number": serial, "reason": reason, "request_id": cert.request_id}, at=now)
+        if reason == "keyCompromise":
+            _block_key(session, cert, now)
         crls.regenerate(session, now)
         return cert

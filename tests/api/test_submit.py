@@ -189,3 +189,14 @@ def test_ov_policy_issues_lint_clean_ov_certificates(tmp_path, settings, clock, 
     assert cert.subject.rfc4514_string() == "CN=ov.example.com,O=Example Corp,L=Berlin,C=DE"
     policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
     assert [p.policy_identifier.dotted_string for p in policies] == ["2.23.140.1.2.2"]
+
+
+def test_key_revoked_for_compromise_is_never_certified_again(client: FlaskClient, tokens: dict[str, str]) -> None:
+    burnt = key("p256", 7)
+    first = submit(client, tokens["requester"], csr_pem(cn="burnt.example.com", private_key=burnt)).get_json()
+    revoked = client.post(f"/api/v1/certificates/{first['certificate']['serial_number']}/revoke",
+                          json={"reason": "keyCompromise"}, headers=bearer(tokens["requester"]))
+    assert revoked.status_code == 200
+    again = submit(client, tokens["requester2"], csr_pem(cn="other.example.com", private_key=burnt))
+    assert again.status_code == 422
+    assert [v["rule"] for v in again.get_json()["error"]["violations"]] == ["key.weak.blocklist"]

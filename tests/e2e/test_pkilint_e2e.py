@@ -135,8 +135,6 @@ def test_crls_lint_clean(public_server: LiveServer, public_ca: CaFiles, key_shop
     assert openssl("crl", "-inform", "DER", "-in", root_crl.der, "-noout", "-CAfile", public_ca.root).returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="service.ca.ocsp.issued_by hashes the wrong issuer name: every OCSP request is "
-                   "answered 'unauthorized', so there is no signed response or responder certificate to lint")
 def test_ocsp_response_and_responder_lint_clean(public_server: LiveServer, public_ca: CaFiles, key_shop: KeyShop,
                                                 tmp_path: Path) -> None:
     issued = issue(public_server, key_shop.csr("p256", subj="/CN=ocsp-lint.example.com"), token=public_server.tokens["requester"])

@@ -69,8 +69,6 @@ def test_issue_and_revoke_on_postgres(pg_server: LiveServer, key_shop: KeyShop, 
     assert audited.returncode == 0, audited.stdout + audited.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="service.ca.ocsp.issued_by hashes the wrong issuer name: every OCSP request is "
-                   "answered 'unauthorized' (see test_revocation_e2e)")
 def test_ocsp_on_postgres(pg_server: LiveServer, key_shop: KeyShop, tmp_path: Path) -> None:
     files = CaFiles.of(pg_server)
     leaf = issue(pg_server, key_shop.fresh_csr("p256", subj="/CN=pg-ocsp.example.com")[1], token=pg_server.tokens["requester"])

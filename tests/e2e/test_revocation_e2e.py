@@ -43,9 +43,6 @@ def test_crl_is_signed_by_the_issuing_ca(live_server: LiveServer, ca_files: CaFi
     assert root_crl.crl.issuer == issuing.issuer and len(root_crl.crl) == 0
 
 
-OCSP_ISSUER_BUG = ("service.ca.ocsp.issued_by builds its reference CertID with add_certificate(issuer, issuer), "
-                   "so it hashes the issuing CA's *issuer* name (the root's) and every genuine request for a certgate "
-                   "leaf is answered 'unauthorized'")
 
 
 def revoke(server: LiveServer, serial: str, reason: str = "keyCompromise") -> dict[str, object]:
@@ -95,8 +92,6 @@ def test_new_crl_lists_the_revoked_serial_with_its_reason(live_server: LiveServe
     assert ok, out
 
 
-@pytest.mark.xfail(strict=True, reason="BR 6.1.1.3 (5): the CA SHALL reject a request whose key it knows to be "
-                   "compromised; certgate revokes for keyCompromise but never blocklists the key's SPKI")
 def test_a_key_revoked_as_compromised_is_refused_afterwards(live_server: LiveServer, tmp_path: Path,
                                                             revoked_pair: tuple[Issued, Issued, FetchedCrl]) -> None:
     _, bad, _ = revoked_pair
@@ -115,7 +110,6 @@ def test_inventory_shows_the_revocation(live_server: LiveServer, revoked_pair: t
     assert status == 200 and bad.serial in [c["serial_number"] for c in page["items"]]  # type: ignore[index]
 
 
-@pytest.mark.xfail(strict=True, reason=OCSP_ISSUER_BUG)
 def test_ocsp_good_then_revoked_with_reason(live_server: LiveServer, ca_files: CaFiles, key_shop: KeyShop, tmp_path: Path) -> None:
     token = live_server.tokens["requester"]
     leaf = issue(live_server, key_shop.fresh_csr("p384", subj="/CN=ocsp-revoked.example.com")[1], token=token)
@@ -153,7 +147,6 @@ def test_ocsp_good_then_revoked_with_reason(live_server: LiveServer, ca_files: C
             assert answer.reason == ("keyCompromise" if expected == "revoked" else None)
 
 
-@pytest.mark.xfail(strict=True, reason=OCSP_ISSUER_BUG)
 def test_unknown_serial_is_unknown(live_server: LiveServer, ca_files: CaFiles, tmp_path: Path) -> None:
     answer = ask_ocsp(live_server, ca_files, tmp_path, serial="0x1234")
     assert answer.status == "unknown" and answer.verified, answer.output
@@ -214,9 +207,6 @@ def test_garbage_get_gets_malformed_request(live_server: LiveServer, path: str) 
     assert ocsp.load_der_ocsp_response(answer).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
 
 
-@pytest.mark.xfail(strict=True, reason="a CertID hashed with an algorithm cryptography does not know makes "
-                   "OCSPRequest.hash_algorithm raise UnsupportedAlgorithm inside issued_by(): an HTML 500, not an "
-                   "OCSP answer")
 def test_unknown_certid_hash_gets_an_ocsp_answer_not_a_500(live_server: LiveServer, ca_files: CaFiles) -> None:
     sha1 = bytes.fromhex("06052b0e03021a")  # the OID 1.3.14.3.2.26 ...
     request = request_for(ca_files.issuing_cert(), 0x1234)

@@ -160,9 +160,6 @@ def test_localhost_is_refused(live_server: LiveServer, key_shop: KeyShop) -> Non
     assert [v["code"] for v in answer["error"]["violations"]] == ["cabf.internal_domain_name"]
 
 
-@pytest.mark.xfail(strict=True, reason="an internal DNS name in a CSR reaches the CA's lint gate, which answers "
-                   "'lint_failed' and logs 'ALERT ... the CA profile needs attention': requester input must be "
-                   "judged by the policy, not raise the alarm meant for a broken CA profile")
 def test_internal_dns_name_is_a_policy_decision_not_a_ca_alarm(live_server: LiveServer, key_shop: KeyShop) -> None:
     log = live_server.data_dir.parent / "server.log"
     before = log.read_text()
