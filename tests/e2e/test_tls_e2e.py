@@ -157,7 +157,8 @@ def test_localhost_is_refused(live_server: LiveServer, key_shop: KeyShop) -> Non
     status, answer = submit(live_server, key_shop.csr("p256", subj="/CN=localhost", san="DNS:localhost"),
                             token=live_server.tokens["requester"])
     assert status == 422, answer
-    assert [v["code"] for v in answer["error"]["violations"]] == ["cabf.internal_domain_name"]
+    assert answer["error"]["code"] == "name_not_allowed"
+    assert [v["rule"] for v in answer["error"]["violations"]] == ["lint.cabf.internal_domain_name"]
 
 
 def test_internal_dns_name_is_a_policy_decision_not_a_ca_alarm(live_server: LiveServer, key_shop: KeyShop) -> None:
