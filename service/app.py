@@ -15,12 +15,6 @@ from service.observability import install as install_observability
 from service.runtime import Clock, Runtime, utc_now
 
 
-class CertgateApi(Api):
-    """flask-smorest's `Api`, documenting the contract's error body (`{"error": {...}}`) as `Error`."""
-
-    ERROR_SCHEMA = ErrorSchema
-
-
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runtime: Runtime | None = None) -> Flask:
     """Build the Flask app over an opened runtime (settings from the environment by default)."""
     settings = settings or Settings.from_env()
@@ -28,7 +22,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
     app = Flask("certgate")
     app.config.update(_api_config(settings))
     app.extensions["certgate"] = rt
-    api = CertgateApi(app)
+    api = Api()
+    api.ERROR_SCHEMA = ErrorSchema  # document the contract's `{"error": {...}}` body, not flask-smorest's own
+    api.init_app(app)
     for module in (requests, exceptions, certificates, ranges, audit, policy):
         api.register_blueprint(module.blp)
     for module_bp in (pki.blp, revocation.blp, health.blp):

@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from sqlalchemy import create_engine, text
 
+from service.db.session import Database
+from service.tokens import create_token
 from tests.e2e.conftest import LiveServer, free_port, stop_server
 from tests.conftest import TOKEN_NAMES
 from tests.factories import csr_pem
@@ -86,11 +89,11 @@ def pair(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = {**os.environ, "CERTGATE_DATA_DIR": str(a_home / "data"), "CERTGATE_DATABASE_URL": shared_database}
     assert _cli(env, "init").returncode == 0
     shutil.copytree(a_home / "data", b_home / "data")
-    tokens = {}
-    for key, (name, role) in TOKEN_NAMES.items():
-        done = _cli(env, "token", "create", "--role", role.value, "--name", name)
-        assert done.returncode == 0, done.stderr
-        tokens[key] = done.stdout.strip().splitlines()[-1]
+    db = Database(shared_database)  # in process: six CLI start-ups would cost more than the test
+    with db.write() as session:
+        tokens = {key: create_token(session, name=name, role=role, actor="test", now=datetime.now(UTC))
+                  for key, (name, role) in TOKEN_NAMES.items()}
+    db.dispose()
     a = _start(a_home, shared_database, tokens)
     try:
         b = _start(b_home, shared_database, tokens)
