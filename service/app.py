@@ -9,6 +9,7 @@ from flask_smorest import Api
 
 from service.api import audit, certificates, exceptions, health, pki, policy, ranges, requests, revocation
 from service.api.errors import register_error_handlers
+from service.api.schemas import ErrorSchema
 from service.config import Settings
 from service.observability import install as install_observability
 from service.runtime import Clock, Runtime, utc_now
@@ -21,7 +22,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
     app = Flask("certgate")
     app.config.update(_api_config(settings))
     app.extensions["certgate"] = rt
-    api = Api(app)
+    api = Api()
+    api.ERROR_SCHEMA = ErrorSchema  # document the contract's `{"error": {...}}` body, not flask-smorest's own
+    api.init_app(app)
     for module in (requests, exceptions, certificates, ranges, audit, policy):
         api.register_blueprint(module.blp)
     for module_bp in (pki.blp, revocation.blp, health.blp):

@@ -55,7 +55,7 @@ class Sth(MethodView):
 
 @blp.route("/key")
 class Key(MethodView):
-    @blp.response(200, content_type="application/x-pem-file")
+    @blp.response(200, {"type": "string"}, content_type="application/x-pem-file")
     def get(self) -> Response:
         """The log's public key, PEM (SubjectPublicKeyInfo)."""
         pem = runtime().ledger.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)

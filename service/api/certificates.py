@@ -40,13 +40,15 @@ class Inventory(MethodView):
 class CertificateBySerial(MethodView):
     @require(*ANY_ROLE)
     @blp.response(200, InventoryItemSchema)
-    @blp.alt_response(200, content_type=PEM_CHAIN, description="with Accept: application/pem-certificate-chain")
+    @blp.alt_response(200, schema={"type": "string"}, content_type=PEM_CHAIN,
+                      description="JSON; the PEM chain with Accept: application/pem-certificate-chain")
     def get(self, serial: str) -> Any:
         """One certificate: JSON, or the PEM chain (leaf, issuing CA, root) when asked for."""
         rt = runtime()
         with rt.db.read() as session:
             cert = get_certificate(session, serial, current_principal())
-        if request.accept_mimetypes.best_match([PEM_CHAIN, "application/json"]) == PEM_CHAIN:
+        # JSON first: a client sending no Accept (or */*) gets JSON, as the contract says.
+        if request.accept_mimetypes.best_match(["application/json", PEM_CHAIN]) == PEM_CHAIN:
             return Response(cert.pem + rt.ca.chain_pem, mimetype=PEM_CHAIN)
         return certificate_body(cert, rt.ca.chain_pem, rt.clock())
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from marshmallow import Schema, fields, validate
 
@@ -105,8 +105,13 @@ class PolicySchema(Schema):
     cabf_max_validity_days = fields.Integer()
 
 
+# Times a query may name: one day inside datetime's range, so converting any offset to UTC cannot overflow.
+TIME_BOUNDS = validate.Range(min=datetime(1, 1, 2, tzinfo=UTC), max=datetime(9999, 12, 30, tzinfo=UTC))
+MAX_PAGE = 2**31 - 1  # keeps (page - 1) * per_page inside a 64-bit SQL OFFSET
+
+
 class PageQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -114,6 +119,7 @@ class ErrorBodySchema(Schema):
     code = fields.String()
     message = fields.String()
     violations = fields.List(fields.Nested(ViolationSchema))
+    request_id = fields.String(metadata={"description": "policy refusals: the stored, rejected request"})
 
 
 class ErrorSchema(Schema):
@@ -177,8 +183,8 @@ class InventoryQuerySchema(PageQuerySchema):
     serial = fields.String()
     status = fields.String(validate=validate.OneOf(["valid", "expired", "revoked"]))
     requester = fields.String()
-    issued_after = fields.AwareDateTime(default_timezone=UTC)
-    issued_before = fields.AwareDateTime(default_timezone=UTC)
+    issued_after = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
+    issued_before = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
     expiring_within_days = fields.Integer(validate=validate.Range(min=0, max=3650))
 
 
@@ -204,8 +210,8 @@ class AuditQuerySchema(PageQuerySchema):
     event = fields.String(metadata={"description": "e.g. certificate:issued, or exception: for all"})
     actor = fields.String()
     subject = fields.String(metadata={"description": "request id, serial, IP, or a full subject"})
-    after = fields.AwareDateTime(default_timezone=UTC)
-    before = fields.AwareDateTime(default_timezone=UTC)
+    after = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
+    before = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
 
 
 class AuditEntrySchema(Schema):

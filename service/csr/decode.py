@@ -63,6 +63,8 @@ def _from_pem(data: bytes) -> bytes:
         der = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MalformedCsr("the PEM block is not valid base64") from exc
+    if base64.b64encode(der) != text:  # b64decode lets excess '=' and non-zero pad bits through
+        raise MalformedCsr("the PEM block is not canonical base64 (excess padding or stray bits)")
     if not der:
         raise MalformedCsr("the PEM block is empty")
     return der
