@@ -121,6 +121,10 @@ def _normalised(ip: str) -> str:
     return parsed.text if parsed is not None else ip
 
 
+_INSERT_CERTIFICATE = Certificate.__table__.insert().returning(Certificate.__table__.c.id)
+_INSERT_NAME = CertificateName.__table__.insert()
+
+
 def record_certificate(
     session: Session,
     request: CertificateRequest,
@@ -143,12 +147,13 @@ def record_certificate(
         not_after=cert.not_valid_after_utc,
         issued_at=now,
     )
-    session.add(row)
-    session.flush()
-    assert row.id is not None
+    # Core inserts with prebuilt statements: the hot path of every issuance. The returned row
+    # object is only for the answer; it is not attached to the session.
+    session.flush()  # the request row first (foreign key)
+    row.id = session.execute(_INSERT_CERTIFICATE, row.model_dump(exclude={"id"})).scalar_one()
     names = {("ip", ip_key(ip)) for ip in request.named_ips}
     names |= {("dns", dns_key(n)) for n in issued.dns_names}
-    session.add_all(CertificateName(certificate_id=row.id, kind=k, value=v) for k, v in sorted(names))
+    session.execute(_INSERT_NAME, [{"certificate_id": row.id, "kind": k, "value": v} for k, v in sorted(names)])
     append_event(
         session,
         event="certificate:issued",
