@@ -162,7 +162,7 @@ class TlsContextSource:
     """
 
     def __init__(self, ca: CertificateAuthority, paths: TlsPaths, names: ServerNames,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, recheck_seconds: float = RECHECK_SECONDS) -> None:
         self._ca = ca
         self._paths = paths
         self._names = names
@@ -170,6 +170,7 @@ class TlsContextSource:
         self._context: ssl.SSLContext | None = None
         self._loaded_mtime = -1
         self._checked_at = float("-inf")
+        self._recheck_seconds = recheck_seconds
 
     def __call__(self, _config: Any, default_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
         """The context for the next connection.
@@ -177,7 +178,7 @@ class TlsContextSource:
         Raises:
             CaError: renewal was due and failed, and no usable context exists.
         """
-        if time.monotonic() - self._checked_at > RECHECK_SECONDS:
+        if time.monotonic() - self._checked_at >= self._recheck_seconds:
             self._checked_at = time.monotonic()
             try:
                 ensure_server_certificate(self._ca, self._paths, self._names, self._clock())

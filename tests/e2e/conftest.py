@@ -60,11 +60,12 @@ class LiveServer:
 
 
 def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2, extra_env: dict[str, str] | None = None,
-                 serve_args: Sequence[str] = ()) -> LiveServer:
+                 serve_args: Sequence[str] = (), token_keys: Sequence[str] | None = None) -> LiveServer:
     """Start `certgate serve` with its own data dir; wait until /healthz answers.
 
     `serve_args` go to `certgate serve` as they are; with `--tls` among them the server is
-    reached over HTTPS, trusting only the root CA the server created.
+    reached over HTTPS, trusting only the root CA the server created. `token_keys` limits the
+    tokens made (keys of TOKEN_NAMES; all by default): each one costs a CLI run.
     """
     port = free_port()
     data_dir = tmp / "data"
@@ -94,6 +95,8 @@ def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2
         time.sleep(0.1)
     server = LiveServer(url, env, data_dir, {}, process, context)
     for key, (name, role) in TOKEN_NAMES.items():
+        if token_keys is not None and key not in token_keys:
+            continue
         server.tokens[key] = server.cli("token", "create", "--role", role.value, "--name", name).stdout.strip().splitlines()[-1]
     return server
 

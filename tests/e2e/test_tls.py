@@ -18,7 +18,8 @@ import pytest
 from cryptography import x509
 
 from service.ca.authority import CertificateAuthority
-from service.tls import RENEW_BEFORE, SERVER_VALIDITY, ServerNames, TlsPaths, ensure_server_certificate, needs_renewal
+from service.tls import (RENEW_BEFORE, SERVER_VALIDITY, TLS12_CIPHERS, ServerNames, TlsContextSource, TlsPaths,
+                         ensure_server_certificate, needs_renewal)
 from tests.e2e.conftest import LiveServer, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +30,7 @@ NEEDS_OPENSSL = pytest.mark.skipif(shutil.which("openssl") is None, reason="the 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One `certgate serve --tls` for the module."""
-    server = start_server(tmp_path_factory.mktemp("tls"), workers=1, serve_args=("--tls",))
+    server = start_server(tmp_path_factory.mktemp("tls"), workers=1, serve_args=("--tls",), token_keys=())
     yield server
     stop_server(server)
 
@@ -194,3 +195,28 @@ def test_server_names_follow_the_bind_host() -> None:
     assert ServerNames.for_host("0.0.0.0") == ServerNames(("localhost",), ("127.0.0.1", "::1"))
     assert ServerNames.for_host("certgate.internal", ["10.0.0.5", "LOCALHOST"]) == ServerNames(
         ("localhost", "certgate.internal"), ("127.0.0.1", "::1", "10.0.0.5"))
+
+
+def test_the_context_hook_caches_reloads_and_renews(ca_home: Path, tmp_path: Path) -> None:
+    ca = CertificateAuthority.load(ca_home / "ca", None, "http://127.0.0.1:8000")
+    paths = TlsPaths(tmp_path / "tls")
+    names = ServerNames.for_host("127.0.0.1")
+    now = [datetime.now(UTC)]
+    loads: list[int] = []
+
+    def factory() -> ssl.SSLContext:  # what gunicorn's default factory does with certfile/keyfile
+        loads.append(1)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(paths.cert, paths.key)
+        return context
+
+    source = TlsContextSource(ca, paths, names, lambda: now[0], recheck_seconds=0)
+    first = source(None, factory)
+    assert paths.cert.exists() and len(loads) == 1
+    assert first.minimum_version is ssl.TLSVersion.TLSv1_2
+    assert all(c["name"] in TLS12_CIPHERS.split(":") for c in first.get_ciphers() if c["protocol"] == "TLSv1.2")
+    assert source(None, factory) is first and len(loads) == 1  # cached: no file read per connection
+    issued = paths.cert.read_bytes()
+    now[0] += SERVER_VALIDITY - timedelta(days=1)  # near expiry: the next connection renews
+    renewed = source(None, factory)
+    assert renewed is not first and len(loads) == 2 and paths.cert.read_bytes() != issued
