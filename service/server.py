@@ -8,6 +8,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from service.runtime import Runtime
+from service.tls import TlsContextSource, TlsPaths
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -45,7 +46,11 @@ def _child_exit(_server: Any, worker: Any) -> None:
 
 
 def server_options(host: str, port: int, workers: int, *, backlog: int = 2048, timeout: int = 30) -> dict[str, Any]:
-    """gunicorn settings for certgate: sync workers (CPU-bound signing), bounded queue."""
+    """gunicorn settings for certgate: sync workers (CPU-bound signing), bounded queue.
+
+    `backlog` bounds the kernel's accept queue: once it is full, new connections are refused
+    (or their SYNs dropped until the client's connect timeout) instead of waiting without end.
+    """
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -60,3 +65,8 @@ def server_options(host: str, port: int, workers: int, *, backlog: int = 2048, t
         "limit_request_line": 8190,
         "limit_request_fields": 100,
     }
+
+
+def tls_options(paths: TlsPaths, context_source: TlsContextSource) -> dict[str, Any]:
+    """gunicorn's SSL settings: the server certificate (with its chain) and the strict-context hook."""
+    return {"certfile": str(paths.cert), "keyfile": str(paths.key), "ssl_context": context_source}

@@ -6,11 +6,16 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from service.db.session import is_unavailable
 from service.errors import CertgateError, LintFailed, ServiceUnavailable
 
 log = logging.getLogger("certgate.api")
+
+RETRY_AFTER_SECONDS = "5"  # what a 503 tells clients: the database is back within seconds, usually
 
 # Werkzeug's own refusals, in the contract's words.
 HTTP_CODES: dict[int, str] = {
@@ -46,7 +51,7 @@ def _certgate_error(exc: CertgateError) -> Response:
     response = jsonify(exc.as_body())
     response.status_code = 422 if isinstance(exc, LintFailed) else exc.status
     if isinstance(exc, ServiceUnavailable):
-        response.headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 
 
@@ -77,6 +82,15 @@ def _flatten(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
     return out
 
 
+def _database_error(exc: Exception) -> Response:
+    """A database failure that escaped a unit of work: 503 when it is an outage, else a 500."""
+    if isinstance(exc, (DisconnectionError, PoolTimeout)) or isinstance(exc, DBAPIError) and is_unavailable(exc):
+        unavailable = ServiceUnavailable("the database is unavailable; retry later")
+        unavailable.__cause__ = exc
+        return _certgate_error(unavailable)
+    return _unexpected(exc)
+
+
 def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error")
     return error_response(500, "internal_error", "internal error; the event was logged")
@@ -86,4 +100,6 @@ def register_error_handlers(app: Flask) -> None:
     """Install the handlers; call after flask-smorest's `Api`, whose own handler this replaces."""
     app.register_error_handler(CertgateError, _certgate_error)
     app.register_error_handler(HTTPException, _http_error)
+    for database_failure in (DBAPIError, DisconnectionError, PoolTimeout):
+        app.register_error_handler(database_failure, _database_error)
     app.register_error_handler(Exception, _unexpected)

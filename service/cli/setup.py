@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import click
+from flask import Flask
 
 from service.bootstrap import initialize, is_initialized
 from service.ca.keystore import CaKeyType
@@ -31,7 +33,12 @@ def init(ca_key_type: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--backlog", default=2048, show_default=True, type=click.IntRange(1),
+              help="connections the kernel queues before refusing new ones")
+@click.option("--tls", is_flag=True, help="serve HTTPS with a certificate from certgate's own issuing CA")
+@click.option("--tls-name", "tls_names", multiple=True, metavar="NAME",
+              help="another DNS name or IP for the server certificate (repeatable)")
+def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names: tuple[str, ...]) -> None:
     """Run the API under gunicorn; runs `init` first where nothing exists yet."""
     setup_logging()
     s = settings()
@@ -46,11 +53,30 @@ def serve(host: str, port: int, workers: int) -> None:
         from service.db.migrate import upgrade
 
         upgrade(s.database_url)
-    click.echo(f"certgate serving on http://{host}:{port} ({workers} workers)", err=True)
     configure_logging()
     app = create_app(s)
     app.config["CERTGATE_METRICS_MULTIPROCESS"] = True
-    GunicornServer(app, server_options(host, port, workers) | {"metrics_dir": str(metrics_dir)}).run()
+    options = server_options(host, port, workers, backlog=backlog) | {"metrics_dir": str(metrics_dir)}
+    scheme = "http"
+    if tls:
+        options |= _tls(app, s.data_dir, host, tls_names)
+        scheme = "https"
+    click.echo(f"certgate serving on {scheme}://{host}:{port} ({workers} workers)", err=True)
+    GunicornServer(app, options).run()
+
+
+def _tls(app: Flask, data_dir: Path, host: str, extra_names: tuple[str, ...]) -> dict[str, Any]:
+    """Issue (or keep) the server certificate and build gunicorn's SSL settings."""
+    from service.runtime import Runtime
+    from service.server import tls_options
+    from service.tls import ServerNames, TlsContextSource, TlsPaths, ensure_server_certificate
+
+    runtime: Runtime = app.extensions["certgate"]
+    paths = TlsPaths(data_dir / "tls")
+    names = ServerNames.for_host(host, extra_names)
+    if ensure_server_certificate(runtime.ca, paths, names, now()):
+        click.echo(f"TLS: issued a server certificate for {', '.join(names.dns + names.ips)}", err=True)
+    return tls_options(paths, TlsContextSource(runtime.ca, paths, names, runtime.clock))
 
 
 def prepare_metrics_dir(data_dir: Path) -> Path:

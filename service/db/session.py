@@ -6,18 +6,22 @@ deadlock on a lock upgrade; PostgreSQL gets a plain pool. Both run the same code
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 from service.errors import ServiceUnavailable
 
 _WRITE = "certgate_write"
+_POSTGRES_CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10,
+                          "keepalives_interval": 5, "keepalives_count": 3}
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -46,7 +50,11 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
+            # pre-ping replaces connections that died while pooled (a database restart);
+            # the timeouts and keepalives bound how long a request can wait on a dead server.
             kwargs.update(pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_timeout=10)
+            if url.startswith("postgresql"):
+                kwargs["connect_args"] = dict(_POSTGRES_CONNECT_ARGS)
         self.engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine)
@@ -78,16 +86,40 @@ class Database:
         self.engine.dispose()
 
 
+# SQLSTATE classes that mean "the database is not there right now", not "your query is wrong":
+# 08 connection exception, 53 insufficient resources (too many connections, disk full),
+# 57P01-57P03 admin shutdown, crash shutdown, cannot connect now (starting up / shutting down).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+# SQLite's transient failures: another writer held the lock past the busy timeout, or the file is gone.
+_SQLITE_UNAVAILABLE = ("database is locked", "database is busy", "disk i/o error", "unable to open database")
+
+
 @contextmanager
 def _unavailable_on_disconnect() -> Iterator[None]:
+    """Turn "the database is down or busy" into `ServiceUnavailable`; anything else propagates.
+
+    It wraps the whole unit of work, so failures on connect (pool checkout, pre-ping), during
+    a query, at flush and at commit are all caught; the session has rolled back by then.
+    """
     try:
         yield
-    except (OperationalError, DBAPIError) as exc:
-        if exc.connection_invalidated or isinstance(exc, OperationalError) and _is_connection_error(exc):
+    except (DisconnectionError, PoolTimeout) as exc:
+        raise ServiceUnavailable("the database is unavailable; retry later") from exc
+    except DBAPIError as exc:
+        if is_unavailable(exc):
             raise ServiceUnavailable("the database is unavailable; retry later") from exc
         raise
 
 
-def _is_connection_error(exc: OperationalError) -> bool:
-    text = str(exc.orig).lower()
-    return any(s in text for s in ("connection", "server closed", "could not connect", "terminating"))
+def is_unavailable(exc: DBAPIError) -> bool:
+    """True when `exc` means the database is unreachable or shedding load, so a retry may succeed."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    if isinstance(orig, sqlite3.Error):
+        return isinstance(orig, sqlite3.OperationalError) and any(s in str(orig).lower() for s in _SQLITE_UNAVAILABLE)
+    # psycopg reports a refused, reset or closed connection without a SQLSTATE.
+    return isinstance(exc, (OperationalError, InterfaceError))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class LiveServer:
     data_dir: Path
     tokens: dict[str, str]
     process: subprocess.Popen[bytes]
+    ssl_context: ssl.SSLContext | None = None  # set for `--tls`: trusts only this server's root CA
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the `certgate` CLI against this server's data dir and database."""
@@ -51,15 +53,21 @@ class LiveServer:
         payload = json.dumps(body).encode() if body is not None else data
         req = urllib.request.Request(self.url + path, data=payload, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with urllib.request.urlopen(req, timeout=60, context=self.ssl_context) as resp:
                 raw, status, ctype = resp.read(), resp.status, resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
             raw, status, ctype = exc.read(), exc.code, exc.headers.get("Content-Type", "")
         return status, json.loads(raw) if "json" in ctype else raw
 
 
-def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2, extra_env: dict[str, str] | None = None) -> LiveServer:
-    """Start `certgate serve` with its own data dir; wait until /healthz answers."""
+def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2, extra_env: dict[str, str] | None = None,
+                 serve_args: Sequence[str] = (), token_keys: Sequence[str] | None = None) -> LiveServer:
+    """Start `certgate serve` with its own data dir; wait until /healthz answers.
+
+    `serve_args` go to `certgate serve` as they are; with `--tls` among them the server is
+    reached over HTTPS, trusting only the root CA the server created. `token_keys` limits the
+    tokens made (keys of TOKEN_NAMES; all by default): each one costs a CLI run.
+    """
     port = free_port()
     data_dir = tmp / "data"
     env = {**os.environ, "CERTGATE_DATA_DIR": str(data_dir), "CERTGATE_BASE_URL": f"http://127.0.0.1:{port}",
@@ -67,23 +75,27 @@ def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2
     if database_url:
         env["CERTGATE_DATABASE_URL"] = database_url
     log = (tmp / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(workers)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(workers),
+                                *serve_args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    tls = "--tls" in serve_args
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    context: ssl.SSLContext | None = None
     deadline = time.monotonic() + 60
     while True:
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+            if tls and context is None:
+                context = ssl.create_default_context(cafile=str(data_dir / "ca" / "root.pem"))
+            with urllib.request.urlopen(url + "/healthz", timeout=2, context=context) as resp:
                 if resp.status == 200:
                     break
-        except OSError:
+        except (OSError, ssl.SSLError):
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError("server did not start:\n" + (tmp / "server.log").read_text())
         time.sleep(0.1)
-    server = LiveServer(url, env, data_dir, {}, process)
-    server.tokens.update(_create_tokens(server))
+    server = LiveServer(url, env, data_dir, {}, process, context)
+    server.tokens.update(_create_tokens(server, token_keys))
     return server
 
 
@@ -102,9 +114,10 @@ print(json.dumps(secrets))
 """
 
 
-def _create_tokens(server: LiveServer) -> dict[str, str]:
+def _create_tokens(server: LiveServer, only: Iterable[str] | None = None) -> dict[str, str]:
     """One token per test identity (see TOKEN_NAMES), through `certgate token create`."""
-    spec = json.dumps([[key, name, role.value] for key, (name, role) in TOKEN_NAMES.items()])
+    wanted = set(only) if only is not None else set(TOKEN_NAMES)
+    spec = json.dumps([[key, name, role.value] for key, (name, role) in TOKEN_NAMES.items() if key in wanted])
     done = subprocess.run([sys.executable, "-c", _TOKEN_SCRIPT, spec], env=server.env, text=True,
                           capture_output=True, check=True, timeout=120)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
