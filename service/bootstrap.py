@@ -9,8 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 from service.audit.treehead import generate_log_key
-from service.ca.authority import init_ca
-from service.ca.keystore import CaKeyType, write_private_key
+from service.ca.authority import CertificateAuthority, init_ca
+from service.ca.keystore import CaKeyType, write_certificate, write_private_key
+from service.ca.ocsp_responder import create_ocsp_responder
 from service.config import Settings
 from service.db.migrate import upgrade
 
@@ -42,6 +43,7 @@ def initialize(settings: Settings, *, key_type: CaKeyType, now: datetime) -> Ini
     if settings.ca_passphrase is None:
         log.warning("CERTGATE_CA_PASSPHRASE is not set: CA keys are stored unencrypted (mode 0600)")
     ca_created = init_ca(settings.data_dir / "ca", key_type, settings.ca_passphrase, now, settings.base_url)
+    _ensure_ocsp_responder(settings, now)
     key_path = audit_key_path(settings.data_dir)
     log_key_created = not key_path.exists()
     if log_key_created:
@@ -49,6 +51,18 @@ def initialize(settings: Settings, *, key_type: CaKeyType, now: datetime) -> Ini
         write_private_key(key_path, generate_log_key(), settings.ca_passphrase)
     upgrade(settings.database_url)
     return InitReport(ca_created, log_key_created, settings.data_dir)
+
+
+def _ensure_ocsp_responder(settings: Settings, now: datetime) -> None:
+    """The delegated OCSP responder (rotated later by the running service when near expiry)."""
+    cert_path = settings.data_dir / "ocsp" / "responder.pem"
+    key_path = settings.data_dir / "ocsp" / "responder.key.pem"
+    if cert_path.exists() and key_path.exists():
+        return
+    ca = CertificateAuthority.load(settings.data_dir / "ca", settings.ca_passphrase, settings.base_url)
+    cert, key = create_ocsp_responder(ca.issuing_cert, ca.issuing_key, now)
+    write_private_key(key_path, key, settings.ca_passphrase)
+    write_certificate(cert_path, cert)
 
 
 def is_initialized(settings: Settings) -> bool:

@@ -34,7 +34,7 @@ def test_init_creates_ca_and_is_idempotent(env: dict[str, str]) -> None:
     out = run(env, "init")
     assert "CA: created" in out
     data = Path(env["CERTGATE_DATA_DIR"])
-    for key in ("ca/root.key.pem", "ca/issuing.key.pem", "audit/log-key.pem"):
+    for key in ("ca/root.key.pem", "ca/issuing.key.pem", "audit/log-key.pem", "ocsp/responder.key.pem"):
         assert stat.S_IMODE((data / key).stat().st_mode) == 0o600
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     before = snapshot(data / "ca")
