@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.ca.authority import CertificateAuthority, new_serial
-from service.ca.keystore import write_private_key
+from service.ca.keystore import write_file_atomically, write_private_key
 from service.ca.profile import IssueOrder
 from service.errors import CaError
 
@@ -148,7 +148,7 @@ def ensure_server_certificate(ca: CertificateAuthority, paths: TlsPaths, names: 
         chain = issued.pem.encode() + ca.issuing_cert.public_bytes(serialization.Encoding.PEM)
         try:
             write_private_key(paths.key, key, None)
-            _write_atomically(paths.cert, chain, 0o644)
+            write_file_atomically(paths.cert, chain, 0o644)
         except OSError as exc:
             raise CaError(f"cannot write the TLS files under {paths.root}: {exc.strerror}") from None
         return True
@@ -202,17 +202,3 @@ def _locked(paths: TlsPaths, mode: int) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

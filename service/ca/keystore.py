@@ -54,10 +54,11 @@ def signature_hash(key: SigningKey) -> SignatureHash:
     raise ValueError(f"unsupported signing curve {curve}")
 
 
-def _write_exclusive(path: Path, data: bytes, mode: int) -> None:
+def write_file_atomically(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to a new file created with `mode` (never widened), then rename into place."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # a leftover of a crash; O_EXCL below refuses to follow links
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -76,7 +77,7 @@ def write_private_key(path: Path, key: PrivateKeyTypes, passphrase: bytes | None
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    _write_exclusive(path, data, 0o600)
+    write_file_atomically(path, data, 0o600)
 
 
 def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
@@ -103,7 +104,7 @@ def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
 
 def write_certificate(path: Path, cert: x509.Certificate) -> None:
     """Store a certificate as PEM (world-readable: it is public)."""
-    _write_exclusive(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_file_atomically(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def load_certificate(path: Path) -> x509.Certificate:

@@ -6,7 +6,6 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -16,7 +15,7 @@ from service.config import Settings
 from service.db.models import Role
 from service.runtime import Runtime
 from service.tokens import create_token
-from tests.api.helpers import add_range, row_counts, submit
+from tests.api.helpers import row_counts, submit
 from tests.clock import FakeClock
 from tests.conftest import bearer
 from tests.factories import csr_pem, key
