@@ -195,7 +195,7 @@ def weak_key_findings(key: KeyFacts, limits: WeakKeyLimits, blocklist: frozenset
     Raises:
         ValueError: RSA facts lack the modulus or exponent, or `bits` disagrees with the modulus.
     """
-    findings = []
+    findings: list[Finding] = []
     if key.algorithm is KeyAlgorithm.RSA:
         modulus, _ = rsa_parameters(key)
         findings += _rsa_weaknesses(modulus, limits)

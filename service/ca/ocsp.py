@@ -35,7 +35,8 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc6960
 
-from service.ca.crl import RevocationReason, SigningKey, signature_hash
+from service.ca.crl import RevocationReason
+from service.ca.keystore import SigningKey, signature_hash
 
 MAX_REQUEST_BYTES = 8192  # a one-CertID request is ~100 bytes; more is abuse
 _MAX_NONCE_BYTES = 32

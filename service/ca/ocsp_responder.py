@@ -11,7 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from service.ca.crl import SigningKey, authority_key_identifier, signature_hash
+from service.ca.keystore import SigningKey, signature_hash
+from service.ca.profile import authority_key_identifier
 from service.ca.ocsp import (
     CertId,
     CertStatusAnswer,
