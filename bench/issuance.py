@@ -17,39 +17,28 @@ moves when other processes share the machine, so it is the number to compare bet
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import platform
-import re
-import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-RESULTS = BENCH / "results"
-LUA = BENCH / "wrk_post_csr.lua"
-CONCURRENCY = (1, 4, 16)
-OWNED_RANGE = "5.6.7.0/24"
-TICKS = os.sysconf("SC_CLK_TCK")
-PEM_BEGIN = b"-----BEGIN CERTIFICATE REQUEST-----"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(BENCH))
+from harness import (  # noqa: E402
+    BENCH, RESULTS, ROOT, TICKS, Server, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy,
+    prepare_certgate, run_wrk, running, sched_ns, split_pool,
+)
+
+CONCURRENCY = (1, 4, 16)
 
 
 @dataclass(frozen=True)
@@ -66,49 +55,11 @@ class Point:
     errors: int  # non-201 answers plus socket errors (connect, read, write, timeout)
     server_cpu_ms_per_request: float | None
     client_cpu_s: float | None = None
+    # Worker time per request besides CPU: waiting for a CPU (run queue: the host is busy) and
+    # neither running nor runnable (blocked: locks, I/O, sleeps), from /proc/<pid>/task/*/schedstat.
+    server_runq_ms_per_request: float | None = None
+    server_blocked_ms_per_request: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------------------------
-# The CSR pool
-
-
-def _make_csrs(start: int, count: int) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    out = []
-    for i in range(start, start + count):
-        name = f"h{i}.bench.example.com"
-        ip = ipaddress.ip_address(f"5.6.7.{i % 254 + 1}")
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name), x509.IPAddress(ip)]), critical=False)
-            .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
-        )
-        out.append(csr.public_bytes(serialization.Encoding.PEM))
-    return b"".join(out)
-
-
-def csr_pool(size: int) -> Path:
-    """A file of `size` distinct P-256 CSRs (a DNS name and an IP in the owned range), cached."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"csr-pool-v2-{size}.pem"
-    if path.exists() and path.read_bytes().count(PEM_BEGIN) == size:
-        return path
-    workers = max(1, os.cpu_count() or 1)
-    chunk = -(-size // workers)
-    with ProcessPoolExecutor(workers) as pool:
-        parts = pool.map(_make_csrs, range(0, size, chunk), [min(chunk, size - s) for s in range(0, size, chunk)])
-        path.write_bytes(b"".join(parts))
-    return path
-
-
-def split_pool(path: Path) -> list[bytes]:
-    return [PEM_BEGIN + p for p in path.read_bytes().split(PEM_BEGIN)[1:]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,170 +85,6 @@ def crypto_loop(pems: Sequence[bytes], seconds: float) -> Point:
                  laps[int(len(laps) * 0.99)] * 1e3, 0, cpu * 1e3 / len(laps))
 
 
-# ---------------------------------------------------------------------------------------------
-# Servers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _cpu_ticks(pids: Sequence[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total
-
-
-@dataclass
-class Server:
-    """A gunicorn server we started: its master process, workers and URLs."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-    @property
-    def pids(self) -> list[int]:
-        return [self.proc.pid, *_children(self.proc.pid)]
-
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as answer:
-                    if answer.status == 200 and len(_children(self.proc.pid)) >= 2:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout} s: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        workers = _children(self.proc.pid)
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # gunicorn: quick shutdown
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for pid in workers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-@contextmanager
-def running(name: str, argv: list[str], env: dict[str, str], base: str, workdir: Path,
-            cwd: Path = ROOT) -> Iterator[Server]:
-    log = workdir / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(name, proc, base, log)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
-
-
-def prepare_certgate(data_dir: Path) -> str:
-    """`certgate init`, a requester token and the owned range, through the CLI's own functions.
-
-    In-process because each `certgate` CLI call spends seconds importing; the data dir is then
-    copied for the second server.
-    """
-    from service.bootstrap import initialize
-    from service.ca.keystore import CaKeyType
-    from service.config import Settings
-    from service.db.models import Role
-    from service.db.session import Database
-    from service.tokens import create_token
-    from service.usecases.ranges import add_range
-
-    settings = Settings.from_env({"CERTGATE_DATA_DIR": str(data_dir)})
-    now = datetime.now(UTC)
-    initialize(settings, key_type=CaKeyType.P256, now=now)
-    db = Database(settings.database_url)
-    with db.write() as session:
-        token = create_token(session, name="bench", role=Role.REQUESTER, actor="cli:bench", now=now)
-    with db.write() as session:
-        add_range(session, cidr=OWNED_RANGE, owner="bench", actor="cli:bench", now=now)
-    db.dispose()
-    return token
-
-
-def lint_off_policy(path: Path) -> Path:
-    """A copy of the shipped policy with `[lint] enabled = false`."""
-    from policies.config import DEFAULT_POLICY_PATH
-
-    text = Path(DEFAULT_POLICY_PATH).read_text()
-    new, count = re.subn(r"(\[lint\][^\[]*?enabled\s*=\s*)true", r"\1false", text)
-    if count != 1:
-        raise RuntimeError("could not find '[lint] enabled = true' in the shipped policy")
-    path.write_text(new)
-    return path
-
-
-def check_one(url: str, pem: bytes, token: str | None, expect_lint: bool | None, base: str) -> None:
-    """One request by hand: a 201 with a certificate, and the policy we meant to run."""
-    headers = {"Content-Type": "application/pkcs10"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    with urllib.request.urlopen(urllib.request.Request(url, data=pem, headers=headers), timeout=30) as answer:
-        body = answer.read()
-        if answer.status != 201 or b"BEGIN CERTIFICATE" not in body:
-            raise RuntimeError(f"{url}: {answer.status} {body[:300]!r}")
-    if expect_lint is not None:
-        req = urllib.request.Request(base + "/api/v1/policy", headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(req, timeout=30) as answer:
-            enabled = json.loads(answer.read())["policy"].get("lint", {}).get("enabled", True)
-        if enabled != expect_lint:
-            raise RuntimeError(f"lint is {enabled}, expected {expect_lint}")
-
-
-# ---------------------------------------------------------------------------------------------
-# wrk
-
-
-def run_wrk(url: str, pool: Path, offset: int, concurrency: int, seconds: float, token: str | None) -> dict[str, Any]:
-    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
-            "-s", str(LUA), url, "--", str(pool), str(offset), "1", token or "-"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no BENCHJSON line:\n{done.stdout}\n{done.stderr}")
-    result: dict[str, Any] = json.loads(line.removeprefix("BENCHJSON "))
-    result["client_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return result
-
-
 def measure_server(server: Server, path: str, pool: Path, pool_size: int, token: str | None,
                    seconds: float, warmup: float, label: str) -> list[Point]:
     """Warm up, then one wrk run per concurrency; CSRs continue where the last run stopped."""
@@ -308,17 +95,24 @@ def measure_server(server: Server, path: str, pool: Path, pool_size: int, token:
     points = []
     for c in CONCURRENCY:
         pids = server.pids
-        ticks0 = _cpu_ticks(pids)
+        workers = [pid for pid in pids if pid != server.proc.pid]
+        ticks0, sched0 = cpu_ticks(pids), sched_ns(workers)
         r = run_wrk(url, pool, offset, c, seconds, token)
-        ticks = _cpu_ticks(pids) - ticks0
+        ticks, sched1 = cpu_ticks(pids) - ticks0, sched_ns(workers)
+        run_ns, wait_ns = sched1[0] - sched0[0], sched1[1] - sched0[1]
         offset += r["requests"] + c  # in-flight requests at the end are sent but not counted
         secs = r["duration_us"] / 1e6
         sock = sum(r["socket_errors"].values())
         n = max(r["requests"], 1)
+        # A sync worker with a request queued is busy the whole time: wall per request per worker.
+        busy_ms = min(c, len(workers)) * secs * 1e3 / n
         points.append(Point(label, c, r["requests"], secs, r["requests"] / secs, r["latency_us"]["p50"] / 1e3,
                             r["latency_us"]["p99"] / 1e3, r["other_status"] + sock, ticks * 1e3 / TICKS / n,
-                            r["client_cpu_s"], {"wrk": r, "csr_offset_end": offset,
-                                                "csrs_reused": max(0, offset - pool_size)}))
+                            r["client_cpu_s"],
+                            server_runq_ms_per_request=wait_ns / 1e6 / n,
+                            server_blocked_ms_per_request=max(0.0, busy_ms - (run_ns + wait_ns) / 1e6 / n),
+                            detail={"wrk": r, "csr_offset_end": offset, "csrs_reused": max(0, offset - pool_size),
+                                    "worker_busy_ms_per_request": busy_ms}))
         print(f"  {label} c={c:<2} {points[-1].rps:8.1f} req/s  p50 {points[-1].p50_ms:7.1f} ms  "
               f"p99 {points[-1].p99_ms:7.1f} ms  errors {points[-1].errors}", file=sys.stderr)
     return points
@@ -346,9 +140,9 @@ def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, float | 
         f"certgate issuance — {meta['cpus']} CPUs shared by server and wrk, {meta['seconds_per_point']:g} s per point, "
         f"load avg {meta['loadavg_before']:.1f} -> {meta['loadavg_after']:.1f}; certgate {meta['git']}"
         + ("" if meta["certgate_source"] == str(ROOT) else f" from {meta['certgate_source']}"),
-        f"{'':34}{head} | {'CPU ms/req':>10}",
-        f"{'target':34}{sub} | {'(c=16)':>10}",
-        "-" * (34 + 30 * len(CONCURRENCY) + 13),
+        f"{'':34}{head} | {'ms/request at c=16':^21}",
+        f"{'target':34}{sub} | {'CPU':>6} {'runq':>6} {'block':>6}",
+        "-" * (34 + 30 * len(CONCURRENCY) + 24),
     ]
     for target, name in NAMES.items():
         row = f"{name:34}"
@@ -359,9 +153,11 @@ def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, float | 
             else:
                 row += f" | {p.rps:7.1f} {p.p50_ms:6.1f} {p.p99_ms:6.1f} {p.errors if target != 'a' else '-':>4}"
         cpu = _at(points, target, 16) or _at(points, target, 1)
-        row += f" | {cpu.server_cpu_ms_per_request:10.2f}" if cpu and cpu.server_cpu_ms_per_request else " |"
+        row += f" | {cpu.server_cpu_ms_per_request:6.2f}" if cpu and cpu.server_cpu_ms_per_request else " |"
+        if cpu and cpu.server_runq_ms_per_request is not None and cpu.server_blocked_ms_per_request is not None:
+            row += f" {cpu.server_runq_ms_per_request:6.2f} {cpu.server_blocked_ms_per_request:6.2f}"
         lines.append(row)
-    lines.append("-" * (34 + 30 * len(CONCURRENCY) + 13))
+    lines.append("-" * (34 + 30 * len(CONCURRENCY) + 24))
     r = ratios
 
     def fmt(v: float | None) -> str:
@@ -375,8 +171,10 @@ def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, float | 
         f"CPU ms/req: {fmt(r['lint_on_over_off_cpu'])}",
         f"bare / (2 x crypto loop), req/s at c=16: {fmt(r['bare_over_two_cores_crypto_c16'])}  "
         f"(HTTP + Flask + gunicorn overhead; 2 workers can at best double (a))",
-        "(a): p50/p99 of one pipeline call; 'CPU ms/req' is the process CPU per call (a) or the server's "
-        "master+workers CPU per answered request at c=16 (b-d); err = non-201 answers + socket errors.",
+        "(a): p50/p99 of one pipeline call, CPU per call. (b-d) at c=16, per answered request: CPU of master + "
+        "workers; runq = workers runnable but waiting for a CPU (other load on the host);",
+        "block = worker wall time neither running nor runnable (locks, I/O, sleeps). err = non-201 answers + "
+        "socket errors.",
     ]
     return "\n".join(lines)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -35,7 +36,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-import issuance  # noqa: E402  (the benchmark's server, pool and wrk helpers)
+import harness  # noqa: E402  (servers, CSR pool, wrk)
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
@@ -52,17 +53,20 @@ class Step:
         return any(f.startswith(self.frame) and self.file in f for f in frames)
 
 
-def _trial_sign_frame() -> str:
+def _trial_sign_frame(tree: Path) -> str:
     """The frame of `CertificateAuthority.issue` at the line that signs the lint trial certificate."""
-    source = (BENCH.parent / "service" / "ca" / "authority.py").read_text().splitlines()
+    source = (tree / "service" / "ca" / "authority.py").read_text().splitlines()
     line = next(i for i, text in enumerate(source, 1) if "trial = builder.sign(" in text)
     return f"CertificateAuthority.issue (service/ca/authority.py:{line})"
 
 
-# Order matters: the first match wins, so nested steps come before the steps around them.
+def steps_for(tree: Path) -> tuple[Step, ...]:
+    """The steps, in order: the first match wins, so nested steps come before those around them."""
+    return (Step("lint: pkilint (Linter.lint)", "Linter.lint"),
+            Step("lint: trial signature with the throwaway key", _trial_sign_frame(tree)), *STEPS)
+
+
 STEPS = (
-    Step("lint: pkilint (Linter.lint)", "Linter.lint"),
-    Step("lint: trial signature with the throwaway key", _trial_sign_frame()),
     Step("token auth (hash + SELECT api_tokens)", "current_principal"),
     Step("CSR load + strict DER + signature check", "load_csr"),
     Step("CSR facts", "request_facts"),
@@ -99,7 +103,7 @@ def _frames(stack: str) -> list[str]:
     return [f for f in stack.split(";") if not f.startswith("process ")]
 
 
-def analyse(raw: Path) -> dict[str, Any]:
+def analyse(raw: Path, steps_in_order: tuple[Step, ...]) -> dict[str, Any]:
     """Charge each worker CPU sample to one step; count library presence (inclusive)."""
     steps: Counter[str] = Counter()
     libs: Counter[str] = Counter()
@@ -111,53 +115,54 @@ def analyse(raw: Path) -> dict[str, Any]:
             continue  # the arbiter
         n = int(count)
         total += n
-        steps[next(s.name for s in STEPS if s.matches(frames))] += n
+        steps[next(s.name for s in steps_in_order if s.matches(frames))] += n
         for lib, needles in LIBRARIES.items():
             if any(any(x in f for x in needles) for f in frames):
                 libs[lib] += n
     return {"samples": total,
-            "steps": {s.name: steps[s.name] / total for s in STEPS if steps[s.name]} if total else {},
+            "steps": {s.name: steps[s.name] / total for s in steps_in_order if steps[s.name]} if total else {},
             "libraries": {k: v / total for k, v in libs.most_common()} if total else {}}
 
 
-def profile_server(lint: bool, seconds: float, concurrency: int, work: Path, token: str, pool: Path) -> dict[str, Any]:
+def profile_server(lint: bool, seconds: float, concurrency: int, work: Path, token: str, pool: Path,
+                   source: Path = harness.ROOT) -> dict[str, Any]:
     """py-spy over both workers while wrk keeps `concurrency` requests in flight."""
     target = "on" if lint else "off"
-    port = issuance.free_port()
+    port = harness.free_port()
     base = f"http://127.0.0.1:{port}"
     data = work / f"data-{target}"
     shutil.copytree(work / "data", data)
-    env = {k: v for k, v in issuance.os.environ.items() if not k.startswith("CERTGATE_")}
-    env.update(PYTHONPATH=str(issuance.ROOT), CERTGATE_DATA_DIR=str(data), CERTGATE_BASE_URL=base)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTGATE_")}
+    env.update(PYTHONPATH=str(source), CERTGATE_DATA_DIR=str(data), CERTGATE_BASE_URL=base)
     if not lint:
-        env["CERTGATE_POLICY_FILE"] = str(issuance.lint_off_policy(work / "policy-lint-off.toml"))
+        env["CERTGATE_POLICY_FILE"] = str(harness.lint_off_policy(work / "policy-lint-off.toml"))
     argv = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"]
-    raw = issuance.RESULTS / f"profile-lint-{target}.txt"
+    raw = harness.RESULTS / f"profile-lint-{target}.txt"
     offset = 0 if not lint else 2000
-    with issuance.running(f"certgate-lint-{target}", argv, env, base, work) as server:
+    with harness.running(f"certgate-lint-{target}", argv, env, base, work, cwd=source) as server:
         url = base + "/api/v1/requests"
-        warm = issuance.run_wrk(url, pool, offset, 4, 3, token)
+        warm = harness.run_wrk(url, pool, offset, 4, 3, token)
         offset += warm["requests"] + 5
         pids = server.pids
         load = subprocess.Popen(["wrk", "-t1", f"-c{concurrency}", f"-d{round(seconds) + 2}s", "--timeout", "10s",
-                                 "-s", str(issuance.LUA), url, "--", str(pool), str(offset), "1", token],
+                                 "-s", str(harness.LUA), url, "--", str(pool), str(offset), "1", token],
                                 stdout=subprocess.PIPE, text=True)
         time.sleep(1)
-        ticks0 = issuance._cpu_ticks(pids)
+        ticks0 = harness.cpu_ticks(pids)
         spy = subprocess.run([str(PY_SPY), "record", "--subprocesses", "--pid", str(server.proc.pid), "--rate", "250",
                               "--duration", str(round(seconds)), "--format", "raw", "--output", str(raw)],
                              capture_output=True, text=True)
-        ticks = issuance._cpu_ticks(pids) - ticks0
+        ticks = harness.cpu_ticks(pids) - ticks0
         out, _ = load.communicate()
         if spy.returncode != 0:
             raise RuntimeError(f"py-spy failed: {spy.stderr}")
     wrk = json.loads(next(ln for ln in out.splitlines() if ln.startswith("BENCHJSON ")).removeprefix("BENCHJSON "))
     rps = wrk["requests"] / (wrk["duration_us"] / 1e6)
-    result = analyse(raw)
+    result = analyse(raw, steps_for(source))
     # CPU ms/request over the sampled window (py-spy pauses the workers a little: an upper bound).
-    result["cpu_ms_per_request"] = ticks * 1e3 / issuance.TICKS / max(1.0, rps * round(seconds))
+    result["cpu_ms_per_request"] = ticks * 1e3 / harness.TICKS / max(1.0, rps * round(seconds))
     result["rps_under_profiler"] = rps
-    result["raw"] = str(raw.relative_to(issuance.ROOT))
+    result["raw"] = str(raw.relative_to(harness.ROOT))
     return result
 
 
@@ -311,7 +316,7 @@ def render(servers: dict[str, dict[str, Any]], lint: dict[str, Any]) -> str:
     off, on = servers.get("off"), servers.get("on")
     header = f"{'step':48} | {'lint off':>15} | {'lint on':>15}"
     lines += [header, f"{'':48} | {'%':>6} {'ms/req':>8} | {'%':>6} {'ms/req':>8}", "-" * len(header)]
-    names = [s.name for s in STEPS]
+    names = [s.name for s in steps_for(harness.ROOT)]
     for name in names:
         cells = []
         for r in (off, on):
@@ -348,24 +353,26 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="wrk connections: one per worker (default 2)")
     parser.add_argument("--lint-certs", type=int, default=200, help="certificates for the lint timing (default 200)")
     parser.add_argument("--skip-servers", action="store_true", help="only the pkilint breakdown")
+    parser.add_argument("--source", type=Path, default=harness.ROOT, help="profile certgate from this checkout")
     args = parser.parse_args()
     if not PY_SPY.exists():
         sys.exit(f"py-spy not found next to {sys.executable}: pip install py-spy")
-    pool = issuance.csr_pool(4000)
+    pool = harness.csr_pool(4000)
     servers: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="certgate-profile-") as tmp:
         work = Path(tmp)
         if not args.skip_servers:
-            token = issuance.prepare_certgate(work / "data")
+            token = harness.prepare_certgate(work / "data")
             for lint in (False, True):
                 print(f"profiling certgate, lint {'on' if lint else 'off'} ...", file=sys.stderr)
-                servers["on" if lint else "off"] = profile_server(lint, args.seconds, args.concurrency, work, token, pool)
+                servers["on" if lint else "off"] = profile_server(lint, args.seconds, args.concurrency, work, token, pool,
+                                                                  args.source.resolve())
         print("timing Linter.lint ...", file=sys.stderr)
         lint = lint_breakdown(sample_leaf(work), args.lint_certs)
     text = render(servers, lint)
     print(text)
-    issuance.RESULTS.mkdir(parents=True, exist_ok=True)
-    (issuance.RESULTS / "profile-latest.json").write_text(
+    harness.RESULTS.mkdir(parents=True, exist_ok=True)
+    (harness.RESULTS / "profile-latest.json").write_text(
         json.dumps({"at": datetime.now(UTC).isoformat(), "servers": servers, "lint": lint, "table": text}, indent=2))
 
 
