@@ -1,0 +1,139 @@
+"""A bare reference issuer: load a CSR, sign it with a P-256 CA key, answer the PEM (no policy, no DB).
+
+It is the yardstick for `bench/issuance.py`: the same Flask, the same gunicorn settings as
+certgate (`service.server.server_options`: sync workers, preloaded app), and only the work any
+issuer must do. `issue_pem` is also the raw crypto loop of the benchmark's row (a).
+
+    python bench/bare_issuer.py --port 8100 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from flask import Flask, Response, request
+from gunicorn.app.base import BaseApplication
+
+VALIDITY = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class BareCa:
+    """A throwaway self-signed P-256 CA, made once per process (before gunicorn forks)."""
+
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+    aki: x509.AuthorityKeyIdentifier
+
+    @classmethod
+    def create(cls, now: datetime) -> BareCa:
+        """A fresh CA key and certificate."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench bare issuer CA")])
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(ski, critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return cls(key, cert, x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski))
+
+
+class BadCsr(ValueError):
+    """The body is not a CSR, or its self-signature does not verify."""
+
+
+def issue_pem(body: bytes, ca: BareCa, now: datetime) -> bytes:
+    """Load and verify a PEM CSR, build a TLS leaf (SAN copied, a minimal profile), sign, PEM-encode.
+
+    Raises:
+        BadCsr: the body is not a PEM CSR or its signature is invalid.
+    """
+    try:
+        csr = x509.load_pem_x509_csr(body)
+    except ValueError as exc:
+        raise BadCsr(str(exc)) from None
+    if not csr.is_signature_valid:
+        raise BadCsr("the CSR signature does not verify")
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca.cert.subject)
+        .public_key(csr.public_key())
+        .serial_number(secrets.randbits(127) | 1 << 64)
+        .not_valid_before(now)
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(ca.aki, critical=False)
+    )
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def create_bare_app(ca: BareCa | None = None) -> Flask:
+    """The reference app: one route, `POST /issue` (raw PEM CSR in, PEM certificate out, 201)."""
+    app = Flask("bare_issuer")
+    authority = ca or BareCa.create(datetime.now(UTC))
+
+    @app.post("/issue")
+    def issue() -> Response:
+        try:
+            pem = issue_pem(request.get_data(cache=False), authority, datetime.now(UTC))
+        except BadCsr as exc:
+            return Response(str(exc), status=400, mimetype="text/plain")
+        return Response(pem, status=201, mimetype="application/pem-certificate-chain")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok", mimetype="text/plain")
+
+    return app
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn over a prebuilt app (no post-fork hook: there is no database to reconnect)."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    # The very settings `certgate serve` uses, so the comparison differs only in the app.
+    from service.server import server_options
+
+    _Server(create_bare_app(), server_options(args.host, args.port, args.workers)).run()
+
+
+if __name__ == "__main__":
+    main()

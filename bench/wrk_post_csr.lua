@@ -1,0 +1,65 @@
+-- wrk script for bench/issuance.py: POST a distinct CSR from a pre-generated pool per request.
+--
+--   wrk -t1 -c16 -d10s --latency -s bench/wrk_post_csr.lua URL -- POOL OFFSET NTHREADS TOKEN
+--
+-- POOL holds PEM CSRs back to back; request k of thread t sends CSR (OFFSET + t + k*NTHREADS)
+-- modulo the pool size, so threads never send the same CSR and the caller can continue where
+-- the previous run stopped. TOKEN "-" sends no Authorization header. done() prints one JSON
+-- line prefixed with BENCHJSON: latency percentiles (microseconds), counts, 201s and others.
+
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+local pool = {}
+local offset, stride, counter = 0, 1, 0
+local headers = {}
+created, other = 0, 0
+
+function init(args)
+  local f = assert(io.open(args[1], "rb"))
+  local data = f:read("*a")
+  f:close()
+  for pem in data:gmatch("%-%-%-%-%-BEGIN CERTIFICATE REQUEST%-%-%-%-%-.-%-%-%-%-%-END CERTIFICATE REQUEST%-%-%-%-%-\n") do
+    pool[#pool + 1] = pem
+  end
+  assert(#pool > 0, "no CSR in " .. args[1])
+  offset = tonumber(args[2] or "0") + tid
+  stride = tonumber(args[3] or "1")
+  headers["Content-Type"] = "application/pkcs10"
+  if args[4] and args[4] ~= "-" then
+    headers["Authorization"] = "Bearer " .. args[4]
+  end
+end
+
+function request()
+  local body = pool[((offset + counter * stride) % #pool) + 1]
+  counter = counter + 1
+  return wrk.format("POST", nil, headers, body)
+end
+
+function response(status, hdrs, body)
+  if status == 201 then
+    created = created + 1
+  else
+    other = other + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local c, o = 0, 0
+  for _, t in ipairs(threads) do
+    c = c + (t:get("created") or 0)
+    o = o + (t:get("other") or 0)
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests": %d, "duration_us": %d, "created": %d, "other_status": %d, ' ..
+    '"socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, ' ..
+    '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "mean": %.1f, "max": %d}}\n',
+    summary.requests, summary.duration, c, o, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, latency.max))
+end
