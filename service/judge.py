@@ -9,7 +9,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from policies.config import Policy
-from policies.decision import Decision
+from policies.decision import Decision, Verdict
 from policies.engine import EvaluationContext, GrantFacts, OwnedRanges, evaluate
 from policies.facts import RequestFacts
 from service.db.models import CompromisedKey, Grant
@@ -37,18 +37,17 @@ class Judge:
 
     def decide(self, facts: RequestFacts, *, requester: str, session: Session, now: datetime) -> Decision:
         """The decision for `facts`, counting the requester's active renewal grants."""
-        context = self.context(requester=requester, session=session, now=now)
+        context = EvaluationContext(policy=self.loaded.policy, now=now, owned=self.owned, blocklist=self.loaded.blocklist)
         if session.get(CompromisedKey, facts.key.spki_sha256) is not None:
             context = replace(context, blocklist=context.blocklist | {facts.key.spki_sha256})
-        return evaluate(facts, context)
+        decision = evaluate(facts, context)
+        if decision.verdict is Verdict.EXCEPTION:
+            # Grants only turn an exception into an issuance: look them up only then.
+            decision = evaluate(facts, replace(context, grants=self._grants(requester, session, now)))
+        return decision
 
-    def context(self, *, requester: str, session: Session, now: datetime) -> EvaluationContext:
-        """The evaluation context for one requester at `now`."""
+    @staticmethod
+    def _grants(requester: str, session: Session, now: datetime) -> tuple[GrantFacts, ...]:
+        """The requester's grants still active at `now`."""
         grants = session.execute(_ACTIVE_GRANTS, {"requester": requester, "now": now}).all()
-        return EvaluationContext(
-            policy=self.loaded.policy,
-            now=now,
-            owned=self.owned,
-            blocklist=self.loaded.blocklist,
-            grants=tuple(GrantFacts(g.id, frozenset(g.ip_addresses), g.expires_at) for g in grants),
-        )
+        return tuple(GrantFacts(g.id, frozenset(g.ip_addresses), g.expires_at) for g in grants)
