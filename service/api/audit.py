@@ -7,8 +7,8 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from service.api.docs import CertgateBlueprint
 from service.api.auth import require, runtime
 from service.api.schemas import (AuditPageSchema, AuditQuerySchema, AuditVerifySchema, ConsistencyQuerySchema,
                                  ConsistencySchema, InclusionQuerySchema, InclusionSchema, TreeHeadSchema)
@@ -16,7 +16,7 @@ from service.audit.verify import verify_audit_log
 from service.db.models import Role
 from service.usecases.audit_query import AuditQuery, event_body, query_audit
 
-blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Tamper-evident audit log")
+blp = CertgateBlueprint("audit", __name__, url_prefix="/api/v1/audit", description="Tamper-evident audit log")
 READERS = (Role.AUDITOR, Role.ADMIN)
 
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
 
+from service.api.docs import errors
 from service.db.models import Role
 from service.errors import Forbidden, Unauthorized
 from service.runtime import Runtime
@@ -55,7 +56,7 @@ def require(*roles: Role) -> Callable[[F], F]:
                 raise Forbidden(f"role {principal.role.value!r} may not do this")
             return view(*args, **kwargs)
 
-        return cast(F, wrapper)
+        return errors(401, 403)(cast(F, wrapper))
 
     return decorate
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import ANY_ROLE, current_principal, require, runtime
 from service.api.presenters import certificate_body
 from service.api.schemas import InventoryItemSchema, InventoryPageSchema, InventoryQuerySchema, RevokeSchema
@@ -15,7 +15,7 @@ from service.db.models import Role
 from service.usecases.inventory import InventoryQuery, get_certificate, search_certificates
 from service.usecases.revoke import revoke_certificate
 
-blp = Blueprint("certificates", __name__, url_prefix="/api/v1/certificates", description="Certificate inventory")
+blp = CertgateBlueprint("certificates", __name__, url_prefix="/api/v1/certificates", description="Certificate inventory")
 READERS = (Role.AUDITOR, Role.APPROVER, Role.ADMIN)
 PEM_CHAIN = "application/pem-certificate-chain"
 
@@ -39,6 +39,7 @@ class Inventory(MethodView):
 @blp.route("/<string:serial>")
 class CertificateBySerial(MethodView):
     @require(*ANY_ROLE)
+    @errors(404)
     @blp.response(200, InventoryItemSchema)
     @blp.alt_response(200, schema={"type": "string"}, content_type=PEM_CHAIN,
                       description="JSON; the PEM chain with Accept: application/pem-certificate-chain")
@@ -56,6 +57,7 @@ class CertificateBySerial(MethodView):
 @blp.route("/<string:serial>/revoke")
 class Revoke(MethodView):
     @require(Role.ADMIN, Role.REQUESTER)
+    @errors(404, 409)
     @blp.arguments(RevokeSchema)
     @blp.response(200, InventoryItemSchema)
     def post(self, body: dict[str, Any], serial: str) -> Any:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import current_principal, require, runtime
 from service.api.presenters import exception_body
 from service.api.requests import present
@@ -15,7 +15,7 @@ from service.db.models import Role
 from service.usecases.read_reviews import list_reviews, read_review
 from service.usecases.review import Verdict, approve, expire_due, reject, withdraw
 
-blp = Blueprint("exceptions", __name__, url_prefix="/api/v1/exceptions", description="Exception (review) queue")
+blp = CertgateBlueprint("exceptions", __name__, url_prefix="/api/v1/exceptions", description="Exception (review) queue")
 READERS = (Role.APPROVER, Role.AUDITOR, Role.ADMIN)
 DECIDERS = (Role.APPROVER, Role.ADMIN)
 
@@ -39,6 +39,7 @@ class ExceptionList(MethodView):
 @blp.route("/<string:review_id>")
 class ExceptionById(MethodView):
     @require(*READERS)
+    @errors(404)
     @blp.response(200, ExceptionSchema)
     def get(self, review_id: str) -> Any:
         """One exception with its approvals."""
@@ -51,6 +52,7 @@ class ExceptionById(MethodView):
 @blp.route("/<string:review_id>/approve")
 class Approve(MethodView):
     @require(*DECIDERS)
+    @errors(404, 409, 422)
     @blp.arguments(DecideSchema)
     @blp.response(200, RequestSchema)
     def post(self, body: dict[str, Any], review_id: str) -> Any:
@@ -63,6 +65,7 @@ class Approve(MethodView):
 @blp.route("/<string:review_id>/reject")
 class Reject(MethodView):
     @require(*DECIDERS)
+    @errors(404, 409)
     @blp.arguments(DecideSchema)
     @blp.response(200, RequestSchema)
     def post(self, body: dict[str, Any], review_id: str) -> Any:
@@ -74,6 +77,7 @@ class Reject(MethodView):
 @blp.route("/<string:review_id>/withdraw")
 class Withdraw(MethodView):
     @require(Role.REQUESTER, Role.ADMIN)
+    @errors(404, 409)
     @blp.response(200, RequestSchema)
     def post(self, review_id: str) -> Any:
         """The requester withdraws their own pending request."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from policies.validity import cabf_max_validity_days
+from service.api.docs import CertgateBlueprint
 from service.api.auth import ANY_ROLE, require, runtime
 from service.api.schemas import PolicySchema
 
-blp = Blueprint("policy", __name__, url_prefix="/api/v1/policy", description="The policy in force")
+blp = CertgateBlueprint("policy", __name__, url_prefix="/api/v1/policy", description="The policy in force")
 
 
 @blp.route("")

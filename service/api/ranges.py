@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from policies.addresses import is_globally_reachable, ip_subject_for_owner, parse_ip, special_block
+from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import ANY_ROLE, current_principal, require, runtime
 from service.api.schemas import LookupQuerySchema, LookupSchema, PageQuerySchema, RangeCreateSchema, RangePageSchema, RangeSchema
 from service.db.models import OwnedRange, Role
 from service.errors import BadRequest
 from service.usecases.ranges import add_range, list_ranges, remove_range
 
-blp = Blueprint("ranges", __name__, url_prefix="/api/v1/ranges", description="Owned-range registry")
+blp = CertgateBlueprint("ranges", __name__, url_prefix="/api/v1/ranges", description="Owned-range registry")
 
 
 def range_body(row: OwnedRange) -> dict[str, Any]:
@@ -34,6 +34,7 @@ class Ranges(MethodView):
         return {"items": [range_body(r) for r in rows], "page": query["page"], "per_page": query["per_page"], "total": total}
 
     @require(Role.ADMIN)
+    @errors(409)
     @blp.arguments(RangeCreateSchema)
     @blp.response(201, RangeSchema)
     def post(self, body: dict[str, Any]) -> Any:
@@ -48,6 +49,7 @@ class Ranges(MethodView):
 @blp.route("/<int:range_id>")
 class RangeById(MethodView):
     @require(Role.ADMIN)
+    @errors(404)
     @blp.response(204)
     def delete(self, range_id: int) -> None:
         """Remove an owned range."""

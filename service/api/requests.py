@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import ANY_ROLE, current_principal, require, runtime
 from service.api.presenters import decision_body, request_body
 from service.api.schemas import DecisionSchema, RequestSchema, SubmitJsonSchema, SubmitQuerySchema
@@ -19,7 +19,7 @@ from service.errors import BadRequest, MalformedCsr
 from service.usecases.read_requests import approvals_of, read_request
 from service.usecases.submit import RequestRecord, Submission, dry_run, submit_request
 
-blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Certificate requests")
+blp = CertgateBlueprint("requests", __name__, url_prefix="/api/v1/requests", description="Certificate requests")
 
 RAW_TYPES = ("application/pkcs10", "application/x-pkcs10")
 
@@ -73,6 +73,7 @@ def _submission(query: dict[str, Any]) -> Submission:
 @blp.route("")
 class Requests(MethodView):
     @require(Role.REQUESTER, Role.ADMIN)
+    @errors(400, 413, 422)
     @blp.arguments(SubmitQuerySchema, location="query")
     @blp.response(201, RequestSchema, description="issued")
     @blp.alt_response(202, schema=RequestSchema, description="pending exception")
@@ -100,6 +101,7 @@ class Requests(MethodView):
 @blp.route("/<string:request_id>")
 class RequestById(MethodView):
     @require(*ANY_ROLE)
+    @errors(404)
     @blp.response(200, RequestSchema)
     def get(self, request_id: str) -> Any:
         """A request, its decision, its certificate once issued."""
