@@ -37,8 +37,3 @@ class Settings:
             ca_passphrase=passphrase.encode() if passphrase else None,
             base_url=env.get("CERTGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         )
-
-    @property
-    def is_sqlite(self) -> bool:
-        """True when the database is a SQLite file."""
-        return self.database_url.startswith("sqlite")

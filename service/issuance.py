@@ -15,7 +15,7 @@ from policies.config import Policy
 from policies.decision import Decision
 from service.audit.log import append_event
 from service.ca.authority import CertificateAuthority, IssuedCertificate, new_serial
-from service.ca.lint import Linter, LintFinding
+from service.ca.lint import INTERNAL_NAME_CODES, Linter, LintFinding, is_ca_url_finding
 from service.ca.profile import IssueOrder
 from service.errors import CertgateError, LintFailed, PolicyRejected
 from service.csr import VerifiedCsr
@@ -74,8 +74,6 @@ class Issuer:
 
 
 REQUESTER_NODES = (".subjectAltName.", ".subject.rdnSequence")
-INTERNAL_NAME_CODES = frozenset({"cabf.internal_ip_address", "cabf.internal_domain_name"})
-OWN_URL_NODES = ("cRLDistributionPoints", "authorityInfoAccessSyntax")
 
 
 def _classify(failure: LintFailed) -> CertgateError:
@@ -106,10 +104,10 @@ def lint_waiver(approved_ips: frozenset[str]) -> Callable[[LintFinding], bool]:
     """
 
     def waive(finding: LintFinding) -> bool:
+        if is_ca_url_finding(finding):
+            return True
         if finding.code not in INTERNAL_NAME_CODES:
             return False
-        if any(node in finding.node_path for node in OWN_URL_NODES):
-            return True
         value = _quoted(finding.message)
         return bool(value) and _normalised(value) in approved_ips
 

@@ -66,7 +66,6 @@ def upgrade() -> None:
     sa.Column('this_update', service.db.types.UtcDateTime(), nullable=False),
     sa.Column('next_update', service.db.types.UtcDateTime(), nullable=False),
     sa.Column('der', sa.LargeBinary(), nullable=False),
-    sa.Column('revocation_count', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('issuer')
     )
     op.create_table('owned_ranges',

@@ -40,11 +40,6 @@ def current_principal() -> Principal:
     return cast(Principal, principal)
 
 
-def optional_principal() -> Principal | None:
-    """The caller when a token is sent, else None (for endpoints open to anyone)."""
-    return current_principal() if request.headers.get("Authorization") else None
-
-
 def require(*roles: Role) -> Callable[[F], F]:
     """Allow a view to `roles` only: 401 without a valid token, 403 with another role."""
 

@@ -152,7 +152,7 @@ class _CompiledLint:
 
 
 _CA_URL_NODES = (".cRLDistributionPoints.", ".authorityInfoAccessSyntax.")
-_INTERNAL_NAME_CODES = frozenset({"cabf.internal_domain_name", "cabf.internal_ip_address"})
+INTERNAL_NAME_CODES = frozenset({"cabf.internal_domain_name", "cabf.internal_ip_address"})
 
 
 def is_ca_url_finding(finding: LintFinding) -> bool:
@@ -163,7 +163,7 @@ def is_ca_url_finding(finding: LintFinding) -> bool:
     deployment, not about the certificate being linted, so the CA sets such findings aside (and
     records them as waived) instead of refusing every issuance.
     """
-    return finding.code in _INTERNAL_NAME_CODES and any(n in finding.node_path for n in _CA_URL_NODES)
+    return finding.code in INTERNAL_NAME_CODES and any(n in finding.node_path for n in _CA_URL_NODES)
 
 
 def blocking(findings: Iterable[LintFinding]) -> list[LintFinding]:

@@ -251,4 +251,3 @@ class CrlState(SQLModel, table=True):
     this_update: datetime = _ts(nullable=False)
     next_update: datetime = _ts(nullable=False)
     der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    revocation_count: int = 0

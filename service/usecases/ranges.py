@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, func, select
 
-from policies.ownership import InvalidCidr, parse_cidr
+from policies.cidr import InvalidCidr, parse_cidr, parse_range_line
 from service.audit.log import append_event
 from service.db.models import OwnedRange, RangeChange
 from service.errors import BadRequest, Conflict, NotFound
@@ -94,18 +94,15 @@ def parse_import(lines: Iterable[str], progress: Callable[[int], None] | None = 
     rejected: list[tuple[int, str, str]] = []
     for number, line in enumerate(lines, start=1):
         digest.update(line.encode())
-        text = line.split("#", 1)[0].strip()
         if progress is not None and number % 10_000 == 0:
             progress(10_000)
-        if not text:
-            continue
-        cidr_text, _, owner = text.partition(",")
         try:
-            cidr = parse_cidr(cidr_text.strip()).text
+            parsed = parse_range_line(line)
         except InvalidCidr as exc:
             rejected.append((number, line.rstrip("\n"), str(exc)))
             continue
-        ranges[cidr] = owner.strip()
+        if parsed is not None:
+            ranges[parsed[0].text] = parsed[1]
     return ParsedImport(list(ranges.items()), rejected, digest.hexdigest())
 
 

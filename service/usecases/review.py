@@ -44,6 +44,22 @@ def _ensure_open(session: Session, review: Review, now: datetime) -> None:
         raise Conflict(f"exception {review.id} is {review.status}, not pending")
 
 
+def _open_for(session: Session, review_id: str, reviewer: Principal, now: datetime) -> Review:
+    """The review, row-locked, still pending, and one that `reviewer` may decide."""
+    review = _locked_review(session, review_id)
+    _ensure_open(session, review, now)
+    _check_reviewer(session, review, reviewer)
+    return review
+
+
+def _close(session: Session, review: Review, request: CertificateRequest, review_status: ReviewStatus,
+           request_status: RequestStatus, now: datetime) -> None:
+    """End a review and its request together."""
+    review.status, review.decided_at = review_status, now
+    request.status, request.decided_at = request_status, now
+    session.add_all([review, request])
+
+
 def _check_reviewer(session: Session, review: Review, reviewer: Principal) -> None:
     if reviewer.name == review.requester:
         raise Forbidden("four eyes: nobody decides an exception on their own request")
@@ -74,9 +90,7 @@ def approve(db: Database, judge: Judge, issuer: Issuer, review_id: str, reviewer
         raise BadRequest(f"grant_days must be 1 to {judge.policy.reviews.max_grant_days}")
     expire_due(db, now)
     with db.write() as session:
-        review = _locked_review(session, review_id)
-        _ensure_open(session, review, now)
-        _check_reviewer(session, review, reviewer)
+        review = _open_for(session, review_id, reviewer, now)
         approvals = session.exec(select(func.count()).select_from(Approval).where(
             Approval.exception_id == review.id, Approval.decision == "approve")).one()
         if approvals + 1 < judge.policy.reviews.approvals_required:
@@ -88,15 +102,11 @@ def approve(db: Database, judge: Judge, issuer: Issuer, review_id: str, reviewer
         request = _request(session, review)
     issued, decision = _judge_again_and_sign(db, judge, issuer, review, request, now)
     with db.write() as session:
-        review = _locked_review(session, review_id)
-        _ensure_open(session, review, now)
-        _check_reviewer(session, review, reviewer)
+        review = _open_for(session, review_id, reviewer, now)
         request = _request(session, review)
         session.add(_approval(review, reviewer, verdict, "approve", now))
-        review.status, review.decided_at = ReviewStatus.APPROVED, now
-        request.status, request.decided_at = RequestStatus.ISSUED, now
+        _close(session, review, request, ReviewStatus.APPROVED, RequestStatus.ISSUED, now)
         request.waived = [f.as_dict() for f in decision.exceptions]
-        session.add_all([review, request])
         append_event(session, event="exception:approved", actor=reviewer.name, subject=f"exception:{review.id}",
                      data={"reason": verdict.reason, "request_id": request.id, "csr_sha256": review.csr_sha256,
                            "policy_version": decision.policy_version, "approved_ips": [f.subject for f in decision.exceptions],
@@ -138,9 +148,8 @@ def _close_rejected(db: Database, review_id: str, violations: list[dict[str, str
         if review.status != ReviewStatus.PENDING:
             return
         request = _request(session, review)
-        review.status, review.decided_at = ReviewStatus.REJECTED, now
-        request.status, request.decided_at, request.violations = RequestStatus.REJECTED, now, violations
-        session.add_all([review, request])
+        _close(session, review, request, ReviewStatus.REJECTED, RequestStatus.REJECTED, now)
+        request.violations = violations
         append_event(session, event="exception:rejected", actor=SYSTEM_ACTOR, subject=f"exception:{review.id}",
                      data={"reason": "the request fails the policy in force at approval", "request_id": request.id,
                            "violations": violations}, at=now)
@@ -164,14 +173,10 @@ def reject(db: Database, review_id: str, reviewer: Principal, verdict: Verdict, 
     _check_reason(verdict.reason)
     expire_due(db, now)
     with db.write() as session:
-        review = _locked_review(session, review_id)
-        _ensure_open(session, review, now)
-        _check_reviewer(session, review, reviewer)
+        review = _open_for(session, review_id, reviewer, now)
         request = _request(session, review)
         session.add(_approval(review, reviewer, verdict, "reject", now))
-        review.status, review.decided_at = ReviewStatus.REJECTED, now
-        request.status, request.decided_at = RequestStatus.REJECTED, now
-        session.add_all([review, request])
+        _close(session, review, request, ReviewStatus.REJECTED, RequestStatus.REJECTED, now)
         append_event(session, event="exception:rejected", actor=reviewer.name, subject=f"exception:{review.id}",
                      data={"reason": verdict.reason, "request_id": request.id}, at=now)
         return RequestRecord(request, review=review)
@@ -190,9 +195,7 @@ def withdraw(db: Database, review_id: str, requester: Principal, now: datetime) 
             raise Forbidden("only the requester may withdraw a request")
         _ensure_open(session, review, now)
         request = _request(session, review)
-        review.status, review.decided_at = ReviewStatus.WITHDRAWN, now
-        request.status, request.decided_at = RequestStatus.WITHDRAWN, now
-        session.add_all([review, request])
+        _close(session, review, request, ReviewStatus.WITHDRAWN, RequestStatus.WITHDRAWN, now)
         append_event(session, event="exception:withdrawn", actor=requester.name, subject=f"exception:{review.id}",
                      data={"request_id": request.id}, at=now)
         return RequestRecord(request, review=review)
@@ -210,9 +213,7 @@ def expire_due(db: Database, now: datetime) -> int:
 
 def _expire(session: Session, review: Review, now: datetime) -> None:
     request = _request(session, review)
-    review.status, review.decided_at = ReviewStatus.EXPIRED, now
-    request.status, request.decided_at = RequestStatus.EXPIRED, now
-    session.add_all([review, request])
+    _close(session, review, request, ReviewStatus.EXPIRED, RequestStatus.EXPIRED, now)
     append_event(session, event="exception:expired", actor=SYSTEM_ACTOR, subject=f"exception:{review.id}",
                  data={"request_id": request.id, "expires_at": review.expires_at.isoformat()}, at=now)
 
