@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
-
 from policies.addresses import parse_ip
 from policies.config import Policy
 from policies.decision import Decision
@@ -19,6 +17,7 @@ from service.ca.lint import INTERNAL_NAME_CODES, Linter, LintFinding, is_ca_url_
 from service.ca.profile import IssueOrder
 from service.errors import CertgateError, LintFailed, PolicyRejected
 from service.csr import VerifiedCsr
+from service.db.direct import DirectUnit
 from service.db.models import Certificate, CertificateName, CertificateRequest
 from service.inventory_names import dns_key, ip_key
 
@@ -124,7 +123,7 @@ _INSERT_NAME = CertificateName.__table__.insert()
 
 
 def record_certificate(
-    session: Session,
+    unit: DirectUnit,
     request: CertificateRequest,
     issued: IssuedCertificate,
     *,
@@ -132,28 +131,30 @@ def record_certificate(
     now: datetime,
     cause: dict[str, str | None],
 ) -> Certificate:
-    """Insert the certificate, its searchable names and its `certificate:issued` event."""
+    """Insert the certificate, its searchable names and its `certificate:issued` event.
+
+    Direct statements: the hot path of every issuance. The returned row is for the answer only.
+    """
     cert = issued.certificate
-    row = Certificate(
-        serial_number=issued.serial_hex,
-        request_id=request.id,
-        requester=request.requester,
-        common_name=request.common_name,
-        pem=issued.pem,
-        sha256_fingerprint=issued.sha256_fingerprint,
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        issued_at=now,
-    )
-    # Core inserts with prebuilt statements: the hot path of every issuance. The returned row
-    # object is only for the answer; it is not attached to the session.
-    session.flush()  # the request row first (foreign key)
-    row.id = session.execute(_INSERT_CERTIFICATE, row.model_dump(exclude={"id"})).scalar_one()
+    values = {
+        "serial_number": issued.serial_hex,
+        "request_id": request.id,
+        "requester": request.requester,
+        "common_name": request.common_name,
+        "pem": issued.pem,
+        "sha256_fingerprint": issued.sha256_fingerprint,
+        "not_before": cert.not_valid_before_utc,
+        "not_after": cert.not_valid_after_utc,
+        "issued_at": now,
+    }
+    inserted = unit.insert(_INSERT_CERTIFICATE, values)
+    assert inserted is not None
+    row = Certificate.model_construct(id=inserted[0], revoked_at=None, revocation_reason=None, **values)
     names = {("ip", ip_key(ip)) for ip in request.named_ips}
     names |= {("dns", dns_key(n)) for n in issued.dns_names}
-    session.execute(_INSERT_NAME, [{"certificate_id": row.id, "kind": k, "value": v} for k, v in sorted(names)])
+    unit.insert_many(_INSERT_NAME, [{"certificate_id": row.id, "kind": k, "value": v} for k, v in sorted(names)])
     append_event(
-        session,
+        unit,
         event="certificate:issued",
         actor=actor,
         subject=f"certificate:{issued.serial_hex}",

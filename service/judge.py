@@ -5,20 +5,22 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import bindparam
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, select
 
 from policies.config import Policy
 from policies.decision import Decision, Verdict
 from policies.engine import EvaluationContext, GrantFacts, OwnedRanges, evaluate
 from policies.facts import RequestFacts
+from service.db.direct import DirectUnit
 from service.db.models import CompromisedKey, Grant
 from service.db.types import UtcDateTime
 from service.policy_store import LoadedPolicy
 
 
 _GRANTS = Grant.__table__
-# Core, built once: this runs for every request, and most requesters hold no grant.
+_KEYS = CompromisedKey.__table__
+# Direct statements, built once: this runs for every request.
+_COMPROMISED = select(_KEYS.c.spki_sha256).where(_KEYS.c.spki_sha256 == bindparam("spki"))
 _ACTIVE_GRANTS = select(_GRANTS.c.id, _GRANTS.c.ip_addresses, _GRANTS.c.expires_at).where(
     _GRANTS.c.requester == bindparam("requester"), _GRANTS.c.expires_at > bindparam("now", type_=UtcDateTime()))
 
@@ -35,19 +37,19 @@ class Judge:
         """The policy in force."""
         return self.loaded.policy
 
-    def decide(self, facts: RequestFacts, *, requester: str, session: Session, now: datetime) -> Decision:
+    def decide(self, facts: RequestFacts, *, requester: str, reads: DirectUnit, now: datetime) -> Decision:
         """The decision for `facts`, counting the requester's active renewal grants."""
         context = EvaluationContext(policy=self.loaded.policy, now=now, owned=self.owned, blocklist=self.loaded.blocklist)
-        if session.get(CompromisedKey, facts.key.spki_sha256) is not None:
+        if reads.first(_COMPROMISED, {"spki": facts.key.spki_sha256}) is not None:
             context = replace(context, blocklist=context.blocklist | {facts.key.spki_sha256})
         decision = evaluate(facts, context)
         if decision.verdict is Verdict.EXCEPTION:
             # Grants only turn an exception into an issuance: look them up only then.
-            decision = evaluate(facts, replace(context, grants=self._grants(requester, session, now)))
+            decision = evaluate(facts, replace(context, grants=self._grants(requester, reads, now)))
         return decision
 
     @staticmethod
-    def _grants(requester: str, session: Session, now: datetime) -> tuple[GrantFacts, ...]:
+    def _grants(requester: str, reads: DirectUnit, now: datetime) -> tuple[GrantFacts, ...]:
         """The requester's grants still active at `now`."""
-        grants = session.execute(_ACTIVE_GRANTS, {"requester": requester, "now": now}).all()
-        return tuple(GrantFacts(g.id, frozenset(g.ip_addresses), g.expires_at) for g in grants)
+        grants = reads.rows(_ACTIVE_GRANTS, {"requester": requester, "now": now})
+        return tuple(GrantFacts(grant_id, frozenset(ips), expires_at) for grant_id, ips, expires_at in grants)

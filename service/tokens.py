@@ -12,6 +12,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from service.audit.log import append_event
+from service.db.direct import DirectUnit
 from service.db.models import ApiToken, Role
 from service.errors import BadRequest, Conflict, NotFound, Unauthorized
 
@@ -68,7 +69,7 @@ def revoke_token(session: Session, *, name: str, actor: str, now: datetime) -> N
     append_event(session, event="token:revoked", actor=actor, subject=f"token:{name}", data={}, at=now)
 
 
-def authenticate(session: Session, secret: str) -> Principal:
+def authenticate(reads: DirectUnit, secret: str) -> Principal:
     """The principal a bearer secret stands for.
 
     Raises:
@@ -77,7 +78,10 @@ def authenticate(session: Session, secret: str) -> Principal:
     digest = hash_token(secret)
     # Core, not ORM: this runs on every request. The lookup is by hash, so its timing says
     # nothing about the secret; the constant-time compare is belt and braces.
-    row = session.execute(_BY_HASH, {"digest": digest}).first()
-    if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
+    row = reads.first(_BY_HASH, {"digest": digest})
+    if row is None:
         raise Unauthorized("the token is unknown or revoked")
-    return Principal(row.name, Role(row.role))
+    name, role, token_hash, revoked_at = row
+    if not hmac.compare_digest(token_hash, digest) or revoked_at is not None:
+        raise Unauthorized("the token is unknown or revoked")
+    return Principal(name, Role(role))

@@ -34,8 +34,8 @@ def current_principal() -> Principal:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("an 'Authorization: Bearer TOKEN' header is required")
-        with runtime().db.read() as session:
-            principal = authenticate(session, secret.strip())
+        with runtime().db.direct_read() as reads:
+            principal = authenticate(reads, secret.strip())
         g.principal = principal
     return cast(Principal, principal)
 

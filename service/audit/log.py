@@ -12,18 +12,20 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import update
 from sqlmodel import Session
 
 from service.audit.canonical import event_leaf_hash
-from service.db.models import AuditEvent
+from service.db.direct import DirectUnit
+from service.db.models import AuditEvent, AuditHead
 
-_NEXT_INDEX = text("UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size")
-_INSERT = AuditEvent.__table__.insert()  # built once: constructing `.values()` per call costs ~0.5 ms
+_HEAD = AuditHead.__table__
+_NEXT_INDEX = update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + 1).returning(_HEAD.c.size)
+_INSERT = AuditEvent.__table__.insert()
 
 
 def append_event(
-    session: Session,
+    target: Session | DirectUnit,
     *,
     event: str,
     actor: str,
@@ -34,11 +36,14 @@ def append_event(
     """Add one event as the next leaf of the log and return its index (committed by the caller).
 
     `event` follows the grammar `resource:action` (`request:submitted`, `certificate:issued`).
-    Core statements, not ORM objects: this runs twice per issuance and under the log lock.
+    Direct statements, not ORM objects: this runs twice per issuance and under the log lock.
+    Given a session, its pending ORM rows are flushed first, so the event follows the change.
     """
-    session.flush()  # pending ORM rows first, so the event follows the change it records
-    index = int(session.execute(_NEXT_INDEX).scalar_one()) - 1
+    unit = target if isinstance(target, DirectUnit) else DirectUnit.of(target)
+    head = unit.first(_NEXT_INDEX)
+    assert head is not None, "the audit_head row is missing (the initial migration seeds it)"
+    index = int(head[0]) - 1
     leaf = event_leaf_hash(index, event, actor, at, subject, data)
-    session.execute(_INSERT, {"index": index, "event": event, "actor": actor, "at": at, "subject": subject,
-                              "data": dict(data), "leaf_hash": leaf.hex()})
+    unit.insert(_INSERT, {"index": index, "event": event, "actor": actor, "at": at, "subject": subject,
+                          "data": dict(data), "leaf_hash": leaf.hex()})
     return index

@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
+from service.db.direct import DirectUnit
 from service.errors import ServiceUnavailable
 
 _WRITE = "certgate_write"
@@ -81,6 +82,62 @@ class Database:
         with _unavailable_on_disconnect(), Session(self.engine, expire_on_commit=False) as session:
             yield session  # closing the session rolls the read transaction back
 
+    @contextmanager
+    def direct_read(self) -> Iterator[DirectUnit]:
+        """A read on the pooled DBAPI connection, for the hot path (see `service.db.direct`).
+
+        Raises:
+            ServiceUnavailable: the database cannot be reached.
+        """
+        with self._direct(write=False) as unit:
+            yield unit
+
+    @contextmanager
+    def direct_write(self) -> Iterator[DirectUnit]:
+        """A write transaction on the pooled DBAPI connection: commits on success, else rolls back.
+
+        Raises:
+            ServiceUnavailable: the database cannot be reached.
+        """
+        with self._direct(write=True) as unit:
+            yield unit
+
+    @contextmanager
+    def _direct(self, *, write: bool) -> Iterator[DirectUnit]:
+        with _unavailable_on_disconnect():
+            pooled = self.engine.raw_connection()  # the pool's checks (pre-ping) still apply
+        try:
+            cursor = pooled.cursor()
+            if self.is_sqlite and write:
+                cursor.execute("BEGIN IMMEDIATE")  # the connection runs in autocommit mode otherwise
+            yield DirectUnit(cursor, self.engine.dialect)
+            if write:
+                cursor.execute("COMMIT") if self.is_sqlite else pooled.commit()
+        except BaseException as exc:
+            self._abandon(pooled, exc)
+            if isinstance(exc, self.engine.dialect.loaded_dbapi.Error) and is_unavailable_error(exc):
+                raise ServiceUnavailable("the database is unavailable; retry later") from exc
+            raise
+        else:
+            if not write and not self.is_sqlite:
+                pooled.rollback()
+        finally:
+            pooled.close()
+
+    def _abandon(self, pooled: Any, exc: BaseException) -> None:
+        """Roll back after a failure; a connection the failure broke leaves the pool for good."""
+        dbapi = pooled.dbapi_connection
+        if isinstance(exc, self.engine.dialect.loaded_dbapi.Error) and self.engine.dialect.is_disconnect(exc, dbapi, None):
+            pooled.invalidate(exc)
+            return
+        try:
+            if not self.is_sqlite:
+                pooled.rollback()
+            elif dbapi.in_transaction:
+                dbapi.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the connection is unusable: drop it, keep the first error
+            pooled.invalidate()
+
     def dispose(self) -> None:
         """Close pooled connections (after a fork, or at shutdown)."""
         self.engine.dispose()
@@ -113,13 +170,15 @@ def _unavailable_on_disconnect() -> Iterator[None]:
 
 def is_unavailable(exc: DBAPIError) -> bool:
     """True when `exc` means the database is unreachable or shedding load, so a retry may succeed."""
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
+    return exc.connection_invalidated or is_unavailable_error(exc.orig)
+
+
+def is_unavailable_error(orig: BaseException | None) -> bool:
+    """The same judgement for a driver's own exception (the direct path sees those unwrapped)."""
     sqlstate = getattr(orig, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate:
         return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
     if isinstance(orig, sqlite3.Error):
         return isinstance(orig, sqlite3.OperationalError) and any(s in str(orig).lower() for s in _SQLITE_UNAVAILABLE)
     # psycopg reports a refused, reset or closed connection without a SQLSTATE.
-    return isinstance(exc, (OperationalError, InterfaceError))
+    return any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(orig).__mro__)

@@ -12,6 +12,7 @@ from policies.decision import Decision, Severity
 from service.audit.log import append_event
 from service.ca.authority import IssuedCertificate
 from service.csr import load_csr, request_facts
+from service.db.direct import DirectUnit
 from service.db.models import Approval, CertificateRequest, Grant, RequestStatus, Review, ReviewStatus
 from service.db.session import Database
 from service.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRejected
@@ -114,7 +115,7 @@ def approve(db: Database, judge: Judge, issuer: Issuer, review_id: str, reviewer
         if verdict.grant_days:
             _grant(session, review, decision_ips=[f.subject for f in decision.exceptions], days=verdict.grant_days,
                    actor=reviewer.name, now=now)
-        cert = record_certificate(session, request, issued, actor=reviewer.name, now=now,
+        cert = record_certificate(DirectUnit.of(session), request, issued, actor=reviewer.name, now=now,
                                   cause={"exception_id": review.id, "grant_id": None})
         return RequestRecord(request, certificate=cert, review=review)
 
@@ -125,9 +126,9 @@ def _judge_again_and_sign(db: Database, judge: Judge, issuer: Issuer, review: Re
     csr = load_csr(request.csr_pem.encode())
     if csr.sha256 != review.csr_sha256:
         raise Conflict("the stored CSR does not match the one the exception was opened for")
-    with db.read() as session:
+    with db.direct_read() as reads:
         decision = judge.decide(request_facts(csr, request.validity_days), requester=request.requester,
-                                session=session, now=now)
+                                reads=reads, now=now)
     rejections = [f for f in decision.findings if f.severity is Severity.REJECT]
     if rejections:
         _close_rejected(db, review.id, [f.as_dict() for f in decision.findings], now)
