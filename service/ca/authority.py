@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from service.ca.keystore import (CaKeyType, SigningKey, generate_key, load_certificate, load_private_key, signature_hash,
                                 write_certificate, write_private_key)
 from service.ca.lint import LeafKind, LintFinding, Linter
-from service.ca.profile import IssueOrder, Urls, ca_name, issuing_builder, leaf_builder, root_builder
+from service.ca.profile import IssueOrder, Urls, ca_name, issuing_builder, leaf_builder, leaf_names, root_builder
 from service.errors import CaError, LintFailed
 
 log = logging.getLogger("certgate.ca")
@@ -68,12 +68,7 @@ class IssuedCertificate:
     serial_hex: str
     sha256_fingerprint: str
     waived_lint: tuple[LintFinding, ...] = field(default=())
-
-    @property
-    def dns_names(self) -> list[str]:
-        """The dNSName entries of the subjectAltName."""
-        san = self.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        return san.get_values_for_type(x509.DNSName)
+    dns_names: tuple[str, ...] = ()  # the subjectAltName's dNSName entries, as the builder wrote them
 
 
 def new_serial() -> int:
@@ -148,7 +143,8 @@ class CertificateAuthority:
             LintFailed: a blocking lint finding that `waive` does not accept.
             CaError: signing failed.
         """
-        builder = leaf_builder(order, self.issuing_cert, self.urls)
+        names = leaf_names(order)
+        builder = leaf_builder(order, self.issuing_cert, self.urls, names)
         waived: list[LintFinding] = []
         if linter is not None:
             trial = builder.sign(self._throwaway, signature_hash(self._throwaway))
@@ -168,8 +164,9 @@ class CertificateAuthority:
         except (ValueError, TypeError) as exc:
             raise CaError(f"the issuing CA could not sign: {exc}") from None
         der = cert.public_bytes(serialization.Encoding.DER)
+        dns_names = tuple(entry.value for entry in names[1] if isinstance(entry, x509.DNSName))
         return IssuedCertificate(cert, der, cert.public_bytes(serialization.Encoding.PEM).decode(),
-                                 format(cert.serial_number, "x"), hashlib.sha256(der).hexdigest(), tuple(waived))
+                                 format(cert.serial_number, "x"), hashlib.sha256(der).hexdigest(), tuple(waived), dns_names)
 
     def can_sign(self) -> bool:
         """A health probe: the issuing key signs and its signature verifies."""

@@ -115,9 +115,14 @@ def leaf_names(order: IssueOrder) -> tuple[x509.Name, list[x509.GeneralName]]:
     return x509.Name(attributes), san
 
 
-def leaf_builder(order: IssueOrder, issuer: x509.Certificate, urls: Urls) -> x509.CertificateBuilder:
-    """A TLS server (optionally also client) leaf: BR 7.1.2.7 subscriber certificate profile."""
-    subject, san = leaf_names(order)
+def leaf_builder(
+    order: IssueOrder, issuer: x509.Certificate, urls: Urls, names: tuple[x509.Name, list[x509.GeneralName]] | None = None
+) -> x509.CertificateBuilder:
+    """A TLS server (optionally also client) leaf: BR 7.1.2.7 subscriber certificate profile.
+
+    `names` is `leaf_names(order)` when the caller computed it already.
+    """
+    subject, san = names if names is not None else leaf_names(order)
     is_rsa = isinstance(order.public_key, rsa.RSAPublicKey)
     usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if order.client_auth else [])
     policy = ORGANIZATION_VALIDATED if order.organization else DOMAIN_VALIDATED

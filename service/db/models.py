@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 from service.db.types import UtcDateTime
@@ -251,3 +252,8 @@ class CrlState(SQLModel, table=True):
     this_update: datetime = _ts(nullable=False)
     next_update: datetime = _ts(nullable=False)
     der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+# The hot path builds answer rows with `model_construct`, which skips the first-use hook that
+# would configure the mappers; configure them here, once, when the models are defined.
+configure_mappers()

@@ -104,23 +104,31 @@ class Database:
 
     @contextmanager
     def _direct(self, *, write: bool) -> Iterator[DirectUnit]:
-        with _unavailable_on_disconnect():
-            pooled = self.engine.raw_connection()  # the pool's checks (pre-ping) still apply
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            with _unavailable_on_disconnect():
+                pooled = self.engine.raw_connection()  # the pool's checks (pre-ping) still apply
+        except driver_error as exc:  # a failed connect reaches us unwrapped
+            if is_unavailable_error(exc):
+                raise ServiceUnavailable("the database is unavailable; retry later") from exc
+            raise
         try:
             cursor = pooled.cursor()
             if self.is_sqlite and write:
                 cursor.execute("BEGIN IMMEDIATE")  # the connection runs in autocommit mode otherwise
             yield DirectUnit(cursor, self.engine.dialect)
-            if write:
-                cursor.execute("COMMIT") if self.is_sqlite else pooled.commit()
+            if self.is_sqlite:
+                if write:
+                    cursor.execute("COMMIT")
+            elif write:
+                pooled.commit()
+            else:
+                pooled.rollback()
         except BaseException as exc:
             self._abandon(pooled, exc)
-            if isinstance(exc, self.engine.dialect.loaded_dbapi.Error) and is_unavailable_error(exc):
+            if isinstance(exc, driver_error) and is_unavailable_error(exc):
                 raise ServiceUnavailable("the database is unavailable; retry later") from exc
             raise
-        else:
-            if not write and not self.is_sqlite:
-                pooled.rollback()
         finally:
             pooled.close()
 
