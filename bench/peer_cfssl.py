@@ -1,6 +1,6 @@
 """certgate against Cloudflare's cfssl: the same CSRs, the same concurrency, one run, ratios per CA type.
 
-    python bench/peer_cfssl.py [--duration 10] [--quick] [--rounds 2]
+    python bench/peer_cfssl.py [--duration 10] [--quick] [--rounds 3]
 
 For a P-256 and then an RSA-3072 issuing CA (made by `certgate init --ca-key-type`, keys unencrypted),
 two servers run side by side on that very CA: `certgate serve --workers 2` with `[lint] enabled =
@@ -8,8 +8,9 @@ false` (issuance.py's target (c): every policy check, row and audit event, no pk
 serve` with a signing profile shaped like certgate's leaf (bench/cfssl_peer.py). wrk POSTs the CSR
 pool (P-256 keys, a DNS name and an owned IP each) to both: raw PKCS#10 to certgate, pre-encoded
 JSON sign bodies to cfssl. Each round measures c=1, 4, 16, alternating which server goes first;
-the table keeps each point's best round (the least disturbed by other load on the host), the JSON
-(`bench/results/peer-cfssl-<time>.json`) keeps them all. Before measuring, one leaf from each
+the server rows keep each point's best round (the least disturbed by other load on the host), the
+ratio rows the median [and range] of the per-round ratios, each taken from two back-to-back runs;
+the JSON (`bench/results/peer-cfssl-<time>.json`) keeps every run. Before measuring, one leaf from each
 server is checked: it chains to the issuing CA and carries the CSR's SANs.
 """
 
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -161,21 +163,36 @@ def best(points: list[Point], ca: str, server: str, c: int) -> Point | None:
     return max(found, key=lambda p: p.rps) if found else None
 
 
-def ratios_of(points: list[Point]) -> dict[str, dict[str, float | None]]:
-    out: dict[str, dict[str, float | None]] = {}
-    for _, label in CA_TYPES:
-        row: dict[str, float | None] = {}
-        for c in CONCURRENCY:
-            cg, cf = best(points, label, "certgate", c), best(points, label, "cfssl", c)
-            row[f"rps_c{c}"] = cg.rps / cf.rps if cg and cf and cf.rps else None
-        cg, cf = best(points, label, "certgate", 16), best(points, label, "cfssl", 16)
-        row["cpu_ms_c16"] = (cg.server_cpu_ms_per_request / cf.server_cpu_ms_per_request
-                             if cg and cf and cf.server_cpu_ms_per_request else None)
-        out[label] = row
+def paired_ratios(points: list[Point], ca: str, c: int, attr: str) -> list[float]:
+    """certgate/cfssl of `attr` within each round, where the two runs were back to back."""
+    out = []
+    for rnd in sorted({p.round for p in points}):
+        pair = {p.server: getattr(p, attr) for p in points if p.ca == ca and p.concurrency == c and p.round == rnd}
+        if pair.get("cfssl") and "certgate" in pair:
+            out.append(pair["certgate"] / pair["cfssl"])
     return out
 
 
-def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, dict[str, float | None]]) -> str:
+def ratios_of(points: list[Point]) -> dict[str, dict[str, list[float]]]:
+    """Per CA type: the per-round req/s ratios at each concurrency and CPU ms/request ratios at c=16."""
+    return {label: {**{f"rps_c{c}": paired_ratios(points, label, c, "rps") for c in CONCURRENCY},
+                    "cpu_ms_c16": paired_ratios(points, label, 16, "server_cpu_ms_per_request")}
+            for _, label in CA_TYPES}
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _spread(values: list[float], digits: int) -> str:
+    """The median and, with more than one round, the range: "0.044 [0.030-0.060]"."""
+    if not values:
+        return "n/a"
+    med = f"{statistics.median(values):.{digits}f}"
+    return med if len(values) == 1 else f"{med} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
+
+
+def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, dict[str, list[float]]]) -> str:
     width = 26
     head = "".join(f" | {'c=' + str(c):^{width}}" for c in CONCURRENCY)
     sub = "".join(f" | {'req/s':>7} {'p50ms':>6} {'p99ms':>6} {'err':>3}" for _ in CONCURRENCY)
@@ -183,7 +200,7 @@ def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, dict[str
     la = meta["loadavg"]
     lines = [
         f"certgate vs cfssl ({meta['cfssl_version']}) — {meta['cpus']} CPUs shared by both servers and wrk, "
-        f"{meta['seconds_per_point']:g} s per point, best of {meta['rounds']} alternating rounds; certgate {meta['git']}",
+        f"{meta['seconds_per_point']:g} s per point, {meta['rounds']} rounds alternating the order; certgate {meta['git']}",
         "load average 1/5/15 min: " + ", ".join(f"{k} {v[0]:.2f} {v[1]:.2f} {v[2]:.2f}" for k, v in la.items()),
         f"{'':24}{head} | {'at c=16':^30}",
         f"{'CA / server':24}{sub} | {'CPU ms/req':>10} {'runq ms':>8} {'wrk cores':>9}",
@@ -203,21 +220,21 @@ def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, dict[str
         r = ratios[label]
         row = f"{label + ' certgate/cfssl':24}"
         for c in CONCURRENCY:
-            v = r[f"rps_c{c}"]
-            row += f" | {'n/a' if v is None else f'{v:7.3f}':>7} {'':18}"
-        v = r["cpu_ms_c16"]
-        row += f" | {'n/a' if v is None else f'{v:10.2f}':>10}  (CPU ms ratio)"
+            row += f" | {_spread(r[f'rps_c{c}'], 3):^{width}}"
+        row += f" | CPU ms ratio {_spread(r['cpu_ms_c16'], 1)}"
         lines += [row, rule]
     for kind, label in CA_TYPES:
-        v, goal = ratios[label]["rps_c16"], TARGETS[kind]
+        v, goal = _median(ratios[label]["rps_c16"]), TARGETS[kind]
         verdict = "n/a" if v is None else ("met" if v >= goal else "NOT met")
-        lines.append(f"{label}: certgate/cfssl req/s at c=16 = {'n/a' if v is None else f'{v:.3f}'}; "
-                     f"target >= {goal:g}: {verdict}")
+        lines.append(f"{label}: certgate/cfssl req/s at c=16, median of the rounds = "
+                     f"{'n/a' if v is None else f'{v:.3f}'}; target >= {goal:g}: {verdict}")
     lines += [
         "certgate: `certgate serve --workers 2`, lint off (policy, rows, audit events on); cfssl: `cfssl serve` (Go, "
         "all cores), same issuing CA files and CSRs.",
         "CPU ms/req: server processes' user+system CPU per answered request; runq: server threads waiting for a CPU; "
         "wrk cores: client CPU. err: answers without a certificate + socket errors.",
+        "Server rows: each point's best round. Ratio rows: median [min-max] over the rounds of certgate/cfssl "
+        "from back-to-back runs.",
     ]
     return "\n".join(lines)
 
@@ -226,7 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured point (default 10)")
     parser.add_argument("--quick", action="store_true", help="3 s points, 1 s warm-ups, 1 round")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds per CA type, alternating order (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per CA type, alternating order (default 3)")
     parser.add_argument("--pool", type=int, default=8000, help="distinct CSRs in the pool (default 8000)")
     args = parser.parse_args()
     seconds, warmup = (3.0, 1.0) if args.quick else (args.duration, 3.0)
