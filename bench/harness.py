@@ -181,8 +181,9 @@ def running(name: str, argv: list[str], env: dict[str, str], base: str, workdir:
         server.stop()
 
 
-def prepare_certgate(data_dir: Path) -> str:
-    """`certgate init`, a requester token and the owned range, through the CLI's own functions.
+def prepare_certgate(data_dir: Path, ca_key_type: str = "p256") -> str:
+    """`certgate init --ca-key-type ca_key_type`, a requester token and the owned range, through the
+    CLI's own functions (no CERTGATE_CA_PASSPHRASE: the CA keys are plain PKCS#8 PEM).
 
     In-process because each `certgate` CLI call spends seconds importing; the data dir is then
     copied for the second server.
@@ -197,7 +198,7 @@ def prepare_certgate(data_dir: Path) -> str:
 
     settings = Settings.from_env({"CERTGATE_DATA_DIR": str(data_dir)})
     now = datetime.now(UTC)
-    initialize(settings, key_type=CaKeyType.P256, now=now)
+    initialize(settings, key_type=CaKeyType(ca_key_type), now=now)
     db = Database(settings.database_url)
     with db.write() as session:
         token = create_token(session, name="bench", role=Role.REQUESTER, actor="cli:bench", now=now)
@@ -240,9 +241,11 @@ def check_one(url: str, pem: bytes, token: str | None, expect_lint: bool | None,
 # wrk
 
 
-def run_wrk(url: str, pool: Path, offset: int, concurrency: int, seconds: float, token: str | None) -> dict[str, Any]:
+def run_wrk(url: str, pool: Path, offset: int, concurrency: int, seconds: float, token: str | None,
+            lua: Path = LUA) -> dict[str, Any]:
+    """One wrk run of `lua` (same arguments and BENCHJSON line as wrk_post_csr.lua) against `url`."""
     argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
-            "-s", str(LUA), url, "--", str(pool), str(offset), "1", token or "-"]
+            "-s", str(lua), url, "--", str(pool), str(offset), "1", token or "-"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
