@@ -5,10 +5,11 @@ from __future__ import annotations
 import http
 from collections.abc import Callable
 from copy import deepcopy
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask_smorest import Blueprint
 from flask_smorest.arguments import ArgumentsMixin
+from marshmallow import Schema
 
 from service.api.schemas import ErrorSchema
 
@@ -25,6 +26,12 @@ class CertgateBlueprint(Blueprint):  # type: ignore[misc]
     """A flask-smorest blueprint whose argument errors are documented (and answered) as 400."""
 
     ARGUMENTS_PARSER = _Parser()
+
+    def arguments(self, schema: type[Schema] | Schema, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        """As flask-smorest's, with the schema instantiated once here: given a class, webargs
+        would build a new instance (deep copies of every field) on every request."""
+        instance = schema() if isinstance(schema, type) else schema
+        return cast(Callable[[F], F], super().arguments(instance, *args, **kwargs))
 
 
 def errors(*codes: int) -> Callable[[F], F]:
