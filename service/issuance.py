@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from policies.addresses import parse_ip
 from policies.config import Policy
@@ -136,7 +137,7 @@ def record_certificate(
     Direct statements: the hot path of every issuance. The returned row is for the answer only.
     """
     cert = issued.certificate
-    values = {
+    values: dict[str, Any] = {
         "serial_number": issued.serial_hex,
         "request_id": request.id,
         "requester": request.requester,

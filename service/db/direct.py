@@ -14,10 +14,11 @@ of an ORM session's transaction (`DirectUnit.of(session)`), so the same statemen
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session
 
@@ -29,7 +30,7 @@ class DirectStatement:
     """One Core statement compiled for one dialect, with its parameter and result processing."""
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None) -> None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None))
         self.sql: str = compiled.string
         positional = compiled.positional
         names = list(compiled.positiontup or ()) if positional else list(compiled.binds)
