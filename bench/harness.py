@@ -255,3 +255,18 @@ def run_wrk(url: str, pool: Path, offset: int, concurrency: int, seconds: float,
     result: dict[str, Any] = json.loads(line.removeprefix("BENCHJSON "))
     result["client_cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return result
+
+
+def git_describe(tree: Path) -> str:
+    """The checkout's commit (and whether it is dirty), for the results' metadata."""
+    done = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return done.stdout.strip() or "not a git tree"
+
+
+def write_results(stem: str, doc: dict[str, Any]) -> str:
+    """Write `doc` as bench/results/<stem>-<time>.json and <stem>-latest.json; the former's name."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamped = f"{stem}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    for name in (stamped, f"{stem}-latest.json"):
+        (RESULTS / name).write_text(json.dumps(doc, indent=2))
+    return stamped

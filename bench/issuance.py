@@ -17,7 +17,6 @@ moves when other processes share the machine, so it is the number to compare bet
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -34,8 +33,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
-    BENCH, RESULTS, ROOT, TICKS, Server, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy,
-    prepare_certgate, run_wrk, running, sched_ns, split_pool,
+    BENCH, ROOT, TICKS, Server, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy,
+    git_describe, prepare_certgate, run_wrk, running, sched_ns, split_pool, write_results,
 )
 
 CONCURRENCY = (1, 4, 16)
@@ -218,7 +217,7 @@ def main() -> None:
 
     started = time.monotonic()
     meta: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(), "certgate_source": str(source), "git": _git(source),
+        "started_at": datetime.now(UTC).isoformat(), "certgate_source": str(source), "git": git_describe(source),
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "seconds_per_point": seconds, "warmup_seconds": warmup, "loadavg_before": os.getloadavg()[0],
         "concurrency": list(CONCURRENCY), "wrk_threads": 1, "server_workers": 2, "pool_size": args.pool,
@@ -275,17 +274,10 @@ def main() -> None:
     ratios = ratios_of(points)
     table = render(points, meta, ratios)
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {"meta": meta, "points": [asdict(p) for p in points], "ratios": ratios, "table": table}
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for name in (f"issuance-{stamp}.json", "issuance-latest.json"):
-        (RESULTS / name).write_text(json.dumps(doc, indent=2))
-    print(f"\nwritten bench/results/issuance-{stamp}.json in {meta['total_seconds']} s", file=sys.stderr)
+    written = write_results("issuance", doc)
+    print(f"\nwritten bench/results/{written} in {meta['total_seconds']} s", file=sys.stderr)
 
-
-def _git(tree: Path) -> str:
-    done = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"], capture_output=True, text=True)
-    return done.stdout.strip() or "not a git tree"
 
 
 def _versions() -> dict[str, str]:

@@ -37,8 +37,8 @@ from cryptography import x509  # noqa: E402
 
 from cfssl_peer import SIGN_PATH, cfssl_config, cfssl_sign, check_leaf, compare_leaves, running_cfssl, write_bodies  # noqa: E402
 from harness import (  # noqa: E402
-    BENCH, RESULTS, ROOT, TICKS, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
-    run_wrk, running, sched_ns, split_pool,
+    BENCH, ROOT, TICKS, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
+    git_describe, run_wrk, running, sched_ns, split_pool, write_results,
 )
 
 CONCURRENCY = (1, 4, 16)
@@ -254,7 +254,7 @@ def main() -> None:
 
     started = time.monotonic()
     meta: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(), "git": _git(ROOT), "cpus": os.cpu_count(),
+        "started_at": datetime.now(UTC).isoformat(), "git": git_describe(ROOT), "cpus": os.cpu_count(),
         "cfssl_version": _cfssl_version(), "seconds_per_point": seconds, "warmup_seconds": warmup,
         "rounds": rounds, "concurrency": list(CONCURRENCY), "pool_size": args.pool, "wrk_threads": 1,
         "certgate_workers": 2, "loadavg": {"before": os.getloadavg()},
@@ -276,17 +276,10 @@ def main() -> None:
     ratios = ratios_of(points)
     table = render(points, meta, ratios)
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {"meta": meta, "checks": checks, "points": [asdict(p) for p in points], "ratios": ratios, "table": table}
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for name in (f"peer-cfssl-{stamp}.json", "peer-cfssl-latest.json"):
-        (RESULTS / name).write_text(json.dumps(doc, indent=2))
-    print(f"\nwritten bench/results/peer-cfssl-{stamp}.json in {meta['total_seconds']} s", file=sys.stderr)
+    written = write_results("peer-cfssl", doc)
+    print(f"\nwritten bench/results/{written} in {meta['total_seconds']} s", file=sys.stderr)
 
-
-def _git(tree: Path) -> str:
-    done = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"], capture_output=True, text=True)
-    return done.stdout.strip() or "not a git tree"
 
 
 def _cfssl_version() -> str:
