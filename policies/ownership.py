@@ -21,7 +21,7 @@ from typing import NamedTuple
 from policies import cidr as _cidr
 from policies.addresses import IpAddress
 from policies.cidr import Cidr, InvalidCidr, format_prefix, parse_address, parse_cidr, parse_prefix
-from policies.segments import Columns, DuplicateRangeId, SegmentTable
+from policies.segments import NO_RANGE, Columns, DuplicateRangeId, SegmentTable
 
 __all__ = ["Cidr", "InvalidCidr", "parse_cidr", "RangeIndex", "RangeMatch", "UnknownRange", "DuplicateRangeId"]
 
@@ -35,6 +35,7 @@ _bisect_left, _bisect_right = bisect_left, bisect_right
 _inet_pton, _AF_INET, _AF_INET6, _GUARD_ZEROS = _cidr._inet_pton, _cidr._AF_INET, _cidr._AF_INET6, _cidr._GUARD_ZEROS
 _new_match = tuple.__new__  # skips NamedTuple's Python-level __new__ on the lookup path
 _MIN_MERGE = 4096
+_NO_RANGE = NO_RANGE
 
 
 class UnknownRange(KeyError):
@@ -87,7 +88,7 @@ class RangeIndex:
         """
         index = cls()
         v4, v6 = Columns(32), Columns(128)
-        ids4, firsts4, plens4, owners4 = v4.ids.append, v4.firsts.append, v4.plens.append, v4.owners.append
+        ids4, heads4, owners4 = v4.ids.append, v4.heads.append, v4.owners.append
         owner_index, intern = index._owner_index, index._intern
         pton, af_inet, from_bytes = _inet_pton, _AF_INET, _from_bytes
         prefix_text, host4, guard_zeros = _cidr._PREFIX_TEXT, _cidr._V4_HOST, _GUARD_ZEROS
@@ -107,8 +108,7 @@ class RangeIndex:
                         value = -1
                     if value >= 0 and not value & host4[plen]:
                         ids4(range_id)
-                        firsts4(value)
-                        plens4(plen)
+                        heads4(value << 6 | plen)
                         owners4(owner_number)
                         continue
             if isinstance(cidr, Cidr):
@@ -117,7 +117,7 @@ class RangeIndex:
                 version, first, plen = parse_prefix(cidr)
             (v4 if version == 4 else v6).append(range_id, first, plen, owner_number)
         index._base = {4: SegmentTable(v4), 6: SegmentTable(v6)}
-        smaller, larger = sorted((v4.ids, v6.ids), key=len)
+        smaller, larger = sorted((index._base[4].ids, index._base[6].ids), key=len)
         if not set(smaller).isdisjoint(larger):
             raise DuplicateRangeId("a range id is used by both an IPv4 and an IPv6 range")
         index._merge_at = max(_MIN_MERGE, len(index) // 16)
@@ -135,10 +135,11 @@ class RangeIndex:
     def _refresh_fast(self) -> None:
         """Offer the IPv4 fast path (all columns in one tuple) only while nothing is pending."""
         base = self._base[4]
-        if base.dead or self._overlay_lens[4]:
+        if base.dead or self._overlay_lens[4] or base.id_is_row:
             self._fast4 = None
         else:
-            self._fast4 = (base.starts, base.buckets, base.wins, base.plens, base.ids, base.owners, self._owner_names)
+            owner_mask = (1 << base.owner_bits) - 1
+            self._fast4 = (base.starts, base.buckets, base.wins, base.id_shift, owner_mask, self._owner_names)
 
     def __len__(self) -> int:
         return sum(len(b) - b.dead for b in self._base.values()) + len(self._overlay_rows)
@@ -243,20 +244,20 @@ class RangeIndex:
         if fast is None:
             return self._lookup_slow(4, value)
         # SegmentTable's search, inlined: this is the hot path.
-        starts, buckets, wins, plens, ids, owners, names = fast
+        starts, buckets, wins, id_shift, owner_mask, names = fast
         b = value >> 16
-        row = wins[_bisect_right(starts, value, buckets[b], buckets[b + 1]) - 1]  # type: ignore[index]
-        if row < 0:
+        record = wins[_bisect_right(starts, value, buckets[b], buckets[b + 1]) - 1]  # type: ignore[index]
+        if record == _NO_RANGE:
             return None
-        plen = plens[row]  # type: ignore[index]
-        return _new_match(RangeMatch, (ids[row], names[owners[row]], 4, value & _MASK4[plen], plen))  # type: ignore[index]
+        plen = record & 255
+        return _new_match(RangeMatch, (record >> id_shift, names[record >> 8 & owner_mask], 4, value & _MASK4[plen], plen))  # type: ignore
 
     def _lookup_slow(self, version: int, value: int) -> RangeMatch | None:
         """IPv6, or a family with pending changes: the base answer, then the overlay's."""
         base = self._base[version]
         if version == 4:
             b = value >> 16
-            row = base.wins[_bisect_right(base.starts, value, base.buckets[b], base.buckets[b + 1]) - 1]
+            record = base.wins[_bisect_right(base.starts, value, base.buckets[b], base.buckets[b + 1]) - 1]
         else:
             high, low = value >> 64, value & _M64
             starts, lows, buckets = base.starts, base.start_lows, base.buckets
@@ -266,8 +267,9 @@ class RangeIndex:
                 run = _bisect_left(starts, high, buckets[b], j)
                 k = _bisect_right(lows, low, run, j + 1) - 1
                 j = k if k >= run else run - 1
-            row = base.wins[j]
-        if base.dead:
+            record = base.wins[j]
+        row = -1 if record == NO_RANGE else base.row_of(record)
+        if base.dead and row >= 0 and not base.alive[row]:
             alive, parents = base.alive, base.parents
             while row >= 0 and not alive[row]:
                 row = parents[row]

@@ -15,13 +15,15 @@ indexed by row number; `by_id` orders them by range id when the input was not in
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
-from collections import Counter
-from collections.abc import Iterator
-from itertools import accumulate, islice, repeat
-from operator import eq, lt, rshift
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from itertools import chain, compress, islice, repeat
+from operator import and_, eq, lshift, lt, ne, or_, rshift
+from typing import Any
 
 _M64 = (1 << 64) - 1
+NO_RANGE = _M64  # the answer record of a segment that no range covers
 _PLEN_BITS = {32: 6, 128: 8}  # bits of a sort key holding the prefix length
 _TOP_BITS = 16  # the lookup table and the radix sort both use the top 16 address bits
 
@@ -31,56 +33,84 @@ class DuplicateRangeId(ValueError):
 
 
 class Columns:
-    """Rows gathered for a `SegmentTable`; `RangeIndex.build` appends to these directly."""
+    """Rows gathered for a `SegmentTable`; `RangeIndex.build` appends to these directly.
+
+    IPv4 rows keep (first address << 6 | prefix length) in `heads`: one append per row while
+    loading, and already the high bits of the sort key. IPv6 rows keep the address halves in
+    `heads` and `lows` and the length in `plens`.
+    """
 
     def __init__(self, width: int) -> None:
         self.width = width
         self.ids = array("q")
-        self.plens = array("B")
         self.owners = array("I")
-        self.firsts = array("I")  # IPv4 addresses; IPv6 uses `firsts` (high half) and `lows`
+        self.heads = array("Q")
         self.lows = array("Q")
-        if width == 128:
-            self.firsts = array("Q")
+        self.plens = array("B")
 
     def append(self, range_id: int, first: int, prefix_len: int, owner: int) -> None:
         """Add one row."""
         self.ids.append(range_id)
-        self.plens.append(prefix_len)
         self.owners.append(owner)
         if self.width == 32:
-            self.firsts.append(first)
+            self.heads.append(first << 6 | prefix_len)
         else:
-            self.firsts.append(first >> 64)
+            self.heads.append(first >> 64)
             self.lows.append(first & _M64)
+            self.plens.append(prefix_len)
 
 
-class SegmentTable(Columns):
+class SegmentTable:
     """One family's ranges, immutable except for the `alive` flags (removals before a compaction)."""
 
     def __init__(self, columns: Columns) -> None:
-        """Sort and segment `columns` (taken over, not copied).
+        """Sort and segment `columns` (taken over: they are emptied).
 
         Raises:
             DuplicateRangeId: two rows share an id.
         """
-        self.width, self.ids, self.plens = columns.width, columns.ids, columns.plens
-        self.owners, self.firsts, self.lows = columns.owners, columns.firsts, columns.lows
+        self.width = width = columns.width
+        self.ids, self.owners = _narrowed(columns.ids, "I"), _narrowed(columns.owners, "H")
+        columns.ids, columns.owners = array("q"), array("I")
         n = len(self.ids)
         self.by_id = _order_by_id(self.ids)
+        keys, rank_bits = _sort_keys(columns, self.by_id)
+        if width == 32:  # split the heads: `firsts` and `plens` serve compaction and the slow path
+            heads, columns.heads = columns.heads, array("Q")
+            self.firsts, self.lows = array("I", map(rshift, heads, repeat(6))), array("Q")
+            self.plens = array("B", map(and_, heads, repeat(63)))
+            del heads
+        else:
+            self.firsts, self.lows, self.plens = columns.heads, columns.lows, columns.plens
+            columns.heads, columns.lows, columns.plens = array("Q"), array("Q"), array("B")
         self.alive = bytearray(b"\x01") * n
         self.dead = 0
         self.parents = array("i", [-1]) * n
-        self.wins = array("i", [-1])
-        if self.width == 32:
+        won = array("i", [-1])  # the winning row of each segment
+        if width == 32:
             self.starts = array("I", [0])
-            self._sweep(self.starts.append)
-            self.buckets = _bucket_table(self.starts, 16)
+            _sweep(keys, rank_bits, width, self.by_id, self.parents, self.starts.append, won.append)
+            self.starts, won = _last_of_equal_starts(self.starts, won)
         else:
-            self.starts, self.start_lows = array("Q", [0]), array("Q", [0])
-            his, los = self.starts.append, self.start_lows.append
-            self._sweep(lambda p: (his(p >> 64), los(p & _M64)))
-            self.buckets = _bucket_table(self.starts, 48)
+            his, los = array("Q", [0]), array("Q", [0])
+            _sweep(keys, rank_bits, width, self.by_id, self.parents, lambda p: (his.append(p >> 64), los.append(p & _M64)), won.append)
+            (self.starts, self.start_lows), won = _last_of_equal_starts((his, los), won)
+        del keys
+        # An answer record packs (id, owner number, prefix length) into 64 bits, so that a lookup
+        # touches one array after the bisection; rows stand in for ids too big to pack.
+        self.owner_bits = max(1, max(self.owners, default=0).bit_length())
+        self.id_shift = self.owner_bits + 8
+        top_id = max(self.ids, default=0)
+        self.id_is_row = min(self.ids, default=0) < 0 or (top_id + 1) << self.id_shift >= NO_RANGE
+        keys_of_rows = range(n) if self.id_is_row else self.ids
+        ids_owners = map(or_, map(lshift, keys_of_rows, repeat(self.owner_bits)), self.owners)
+        records = array("Q", map(or_, map(lshift, ids_owners, repeat(8)), self.plens))
+        records.append(NO_RANGE)  # row -1 reads the last record: no range
+        self.wins = array("Q", map(records.__getitem__, won))
+        del records, won
+        step = 1 << (width - _TOP_BITS if width == 32 else 64 - _TOP_BITS)
+        self.buckets = array("I", map(partial(bisect_left, self.starts), range(0, step << _TOP_BITS, step)))
+        self.buckets.append(len(self.starts))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -88,6 +118,14 @@ class SegmentTable(Columns):
     def first(self, row: int) -> int:
         """The first address of a row's prefix."""
         return self.firsts[row] if self.width == 32 else self.firsts[row] << 64 | self.lows[row]
+
+    def row_of(self, record: int) -> int:
+        """The row of an answer record (dead rows included)."""
+        key = record >> self.id_shift
+        if self.id_is_row:
+            return key
+        ids, by_id = self.ids, self.by_id
+        return bisect_left(ids, key) if by_id is None else by_id[bisect_left(by_id, key, key=ids.__getitem__)]
 
     def position_of(self, range_id: int) -> int:
         """Row number of a live range id, or -1."""
@@ -106,76 +144,88 @@ class SegmentTable(Columns):
             if alive[row]:
                 yield ids[row], self.first(row), plens[row], owners[row]
 
-    def _keys(self) -> tuple[array[int] | list[int], int]:
-        """Preorder sort keys (first, length, then descending id: the smallest id sorts deepest).
 
-        The low `rank_bits` hold the row's rank by id, so equal CIDRs chain from the smallest id
-        up. IPv4 keys fit 64 bits and go into an `array`, not a list of a million Python ints.
-        """
-        n, plen_bits = len(self.ids), _PLEN_BITS[self.width]
-        rank_bits = max(1, n.bit_length())
-        top = (1 << rank_bits) - 1
-        rows = range(n) if self.by_id is None else self.by_id
-        plens, firsts, lows = self.plens, self.firsts, self.lows
-        if self.width == 32:
-            keys = ((firsts[r] << plen_bits | plens[r]) << rank_bits | top - k for k, r in enumerate(rows))
-        else:
-            keys = (((firsts[r] << 64 | lows[r]) << plen_bits | plens[r]) << rank_bits | top - k
-                    for k, r in enumerate(rows))
-        if self.width + plen_bits + rank_bits <= 64:
-            return array("Q", keys), rank_bits
-        return list(keys), rank_bits
+def _sort_keys(columns: Columns, by_id: array[int] | None) -> tuple[array[int] | list[int], int]:
+    """Preorder sort keys: first address, length, then descending id (the smallest id sorts
+    deepest, so equal CIDRs chain from the smallest id up).
 
-    def _sweep(self, add_start: object) -> None:
-        """Cut the address space into segments won by the deepest live row; fill `parents`."""
-        keys, rank_bits = self._keys()
-        width, plen_bits, by_id = self.width, _PLEN_BITS[self.width], self.by_id
-        chunks = _sorted_chunks(keys, width + plen_bits + rank_bits - _TOP_BITS)
-        del keys  # the sort frees it once distributed
-        top_rank, plen_mask = (1 << rank_bits) - 1, (1 << plen_bits) - 1
-        host = [(1 << (width - p)) - 1 for p in range(width + 1)]
-        parents, wins, end = self.parents, self.wins, 1 << width
-        append_win = wins.append
-        stack: list[tuple[int, int]] = [(end, -1)]  # (last address, row); the sentinel never closes
-        push, pop = stack.append, stack.pop
-        top_last, top_row, prev = end, -1, 0  # prev: where the newest segment starts
-        for chunk in chunks:
-            for key in chunk:
-                rank = top_rank - (key & top_rank)
-                row = rank if by_id is None else by_id[rank]
-                key >>= rank_bits
-                first = key >> plen_bits
-                while top_last < first:  # close the prefixes that end before this one
-                    point = top_last + 1
-                    pop()
-                    top_last, top_row = stack[-1]
-                    if point == prev:
-                        wins[-1] = top_row
-                    else:
-                        add_start(point)  # type: ignore[operator]
-                        append_win(top_row)
-                        prev = point
-                parents[row] = top_row
-                if first == prev:
-                    wins[-1] = row
-                else:
-                    add_start(first)  # type: ignore[operator]
-                    append_win(row)
-                    prev = first
-                top_last, top_row = first | host[key & plen_mask], row
-                push((top_last, row))
-        while len(stack) > 1:
-            point = top_last + 1
-            pop()
-            top_last, top_row = stack[-1]
-            if point >= end:
-                continue
-            if point == prev:
-                wins[-1] = top_row
-            else:
-                add_start(point)  # type: ignore[operator]
-                append_win(top_row)
-                prev = point
+    The low `rank_bits` hold the row's rank by id. IPv4 keys fit 64 bits: they go into an
+    `array`, made by C loops when rows came in id order, not a list of a million Python ints.
+    """
+    n, width = len(columns.heads), columns.width
+    rank_bits = max(1, n.bit_length())
+    top = (1 << rank_bits) - 1
+    heads, lows, plens = columns.heads, columns.lows, columns.plens
+    keys: Iterable[int]
+    if width == 32 and by_id is None:
+        keys = map(or_, map(lshift, heads, repeat(rank_bits)), range(top, top - n, -1))
+    elif width == 32:
+        keys = (heads[r] << rank_bits | top - k for k, r in enumerate(by_id))
+    else:
+        rows = range(n) if by_id is None else by_id
+        keys = (((heads[r] << 64 | lows[r]) << 8 | plens[r]) << rank_bits | top - k for k, r in enumerate(rows))
+    if width + _PLEN_BITS[width] + rank_bits <= 64:
+        return array("Q", keys), rank_bits
+    return list(keys), rank_bits
+
+
+def _sweep(keys: array[int] | list[int], rank_bits: int, width: int, by_id: array[int] | None,
+           parents: array[int], add_start: Callable[[int], object], add_won: Callable[[int], object]) -> None:
+    """Cut the address space into segments won by the deepest row; fill `parents`.
+
+    The build's bottleneck (a million iterations), so the loop does the least it can: it
+    appends every boundary, also several at one address (the last one appended wins there);
+    `_last_of_equal_starts` drops the others afterwards in C loops.
+    """
+    plen_bits = _PLEN_BITS[width]
+    top_rank, plen_mask, end = (1 << rank_bits) - 1, (1 << plen_bits) - 1, 1 << width
+    host = [(1 << (width - p)) - 1 for p in range(width + 1)]
+    stack: list[tuple[int, int]] = [(end, -1)]  # (last address, row); the sentinel never closes
+    push, pop = stack.append, stack.pop
+    top_last, top_row = end, -1
+    for chunk in _sorted_chunks(keys):
+        for key in chunk:
+            row = top_rank - (key & top_rank)
+            if by_id is not None:
+                row = by_id[row]
+            key >>= rank_bits
+            first = key >> plen_bits
+            while top_last < first:  # close the prefixes that end before this one
+                add_start(top_last + 1)
+                pop()
+                top_last, top_row = stack[-1]
+                add_won(top_row)
+            parents[row] = top_row
+            add_start(first)
+            add_won(row)
+            top_last, top_row = first | host[key & plen_mask], row
+            push((top_last, row))
+    while len(stack) > 1:
+        point = top_last + 1
+        pop()
+        top_last, top_row = stack[-1]
+        if point < end:
+            add_start(point)
+            add_won(top_row)
+
+
+def _last_of_equal_starts(starts: Any, won: array[int]) -> tuple[Any, array[int]]:
+    """Keep only the last segment of each run starting at one address (`starts` may be a pair
+    of arrays, the IPv6 halves)."""
+    points = zip(*starts) if isinstance(starts, tuple) else starts
+    later = zip(*starts) if isinstance(starts, tuple) else starts
+    keep = array("B", chain(map(ne, points, islice(later, 1, None)), (1,)))
+    won = array("i", compress(won, keep))
+    if isinstance(starts, tuple):
+        return tuple(array("Q", compress(half, keep)) for half in starts), won
+    return array(starts.typecode, compress(starts, keep)), won
+
+
+def _narrowed(column: array[int], typecode: str) -> array[int]:
+    """`column` in the narrower `typecode` when every value fits (ids and owners usually do)."""
+    if not column or (min(column) >= 0 and max(column) < 1 << (8 * array(typecode).itemsize)):
+        return array(typecode, column)
+    return column
 
 
 def _order_by_id(ids: array[int]) -> array[int] | None:
@@ -195,35 +245,29 @@ def _order_by_id(ids: array[int]) -> array[int] | None:
     return order
 
 
-def _sorted_chunks(keys: array[int] | list[int], shift: int) -> Iterator[list[int]]:
+def _sorted_chunks(keys: array[int] | list[int]) -> Iterator[list[int]]:
     """The keys in ascending order, as consecutive sorted lists.
 
-    A list is sorted whole; an array is first distributed by its top bits (a counting sort),
-    so that only one small bucket at a time becomes Python ints: the build's peak memory stays
-    near the size of the arrays.
+    A list is sorted whole. An array is dealt into parts of about 128k keys between splitters
+    drawn from a sample (so skewed data splits evenly too), and the parts are sorted one at a
+    time: only one part at a time becomes Python ints, so the build's peak memory stays near
+    the size of the arrays (one big `sorted` would add ~48 bytes a key).
     """
     if isinstance(keys, list):
         keys.sort()
         yield keys
         return
-    counts = Counter(map(rshift, keys, repeat(shift)))
-    buckets = sorted(counts)
-    offsets = dict(zip(buckets, accumulate((counts[b] for b in buckets), initial=0), strict=False))
-    ends = [offsets[b] + counts[b] for b in buckets]
-    placed = array("Q", bytes(8 * len(keys)))
-    for key in keys:
-        bucket = key >> shift
-        placed[offsets[bucket]] = key
-        offsets[bucket] += 1
-    del keys
-    start = 0
-    for stop in ends:
-        yield sorted(placed[start:stop])
-        start = stop
-
-
-def _bucket_table(starts: array[int], shift: int) -> array[int]:
-    """table[b]: the first segment whose start is at or after b << shift (top 16 bits = b)."""
-    table = array("I", [bisect_left(starts, b << shift) for b in range(1 << _TOP_BITS)])
-    table.append(len(starts))
-    return table
+    parts = min(255, len(keys) >> 17) + 1
+    if parts == 1:
+        yield sorted(keys)
+        return
+    sample = sorted(keys[:: max(1, len(keys) // (64 * parts))])
+    splitters = [sample[len(sample) * k // parts] for k in range(1, parts)]
+    pieces = [array("Q") for _ in range(parts)]
+    appends = [piece.append for piece in pieces]
+    for key, part in zip(keys, map(partial(bisect_right, splitters), keys), strict=True):
+        appends[part](key)
+    del keys[:]  # the caller's array: its memory is now in the pieces
+    for k in range(parts):
+        piece, pieces[k] = pieces[k], array("Q")
+        yield sorted(piece)
