@@ -88,7 +88,7 @@ class RangeIndex:
         """
         index = cls()
         v4, v6 = Columns(32), Columns(128)
-        ids4, heads4, owners4 = v4.ids.append, v4.heads.append, v4.owners.append
+        ids4, tails4, heads4 = v4.ids.append, v4.tails.append, v4.heads.append
         owner_index, intern = index._owner_index, index._intern
         pton, af_inet, from_bytes = _inet_pton, _AF_INET, _from_bytes
         prefix_text, host4, guard_zeros = _cidr._PREFIX_TEXT, _cidr._V4_HOST, _GUARD_ZEROS
@@ -107,9 +107,16 @@ class RangeIndex:
                     except OSError:
                         value = -1
                     if value >= 0 and not value & host4[plen]:
-                        ids4(range_id)
+                        try:
+                            ids4(range_id)
+                            tails4(owner_number << 8 | plen)
+                        except OverflowError:  # a huge id or a 2**24th owner: widen, once
+                            del v4.ids[len(v4.tails):]
+                            v4.widen()
+                            ids4, tails4 = v4.ids.append, v4.tails.append
+                            ids4(range_id)
+                            tails4(owner_number << 8 | plen)
                         heads4(value << 6 | plen)
-                        owners4(owner_number)
                         continue
             if isinstance(cidr, Cidr):
                 version, first, plen = cidr.version, cidr.first, cidr.prefix_len
@@ -280,13 +287,13 @@ class RangeIndex:
         return self._base_match(version, value, base, row)
 
     def _base_match(self, version: int, value: int, base: SegmentTable, row: int) -> RangeMatch:
-        plen = base.plens[row]
-        first = value & (_MASK4 if version == 4 else _MASK6)[plen]
-        return _new_match(RangeMatch, (base.ids[row], self._owner_names[base.owners[row]], version, first, plen))
+        tail = base.tails[row]
+        first = value & (_MASK4 if version == 4 else _MASK6)[tail & 255]
+        return _new_match(RangeMatch, (base.ids[row], self._owner_names[tail >> 8], version, first, tail & 255))
 
     def _with_overlay(self, version: int, value: int, base: SegmentTable, row: int) -> RangeMatch | None:
         """Compare the base answer with the most specific overlay range holding `value`."""
-        best_len = base.plens[row] if row >= 0 else -1
+        best_len = base.tails[row] & 255 if row >= 0 else -1
         best_id = base.ids[row] if row >= 0 else 0
         from_overlay = False
         width, by_len = _WIDTH[version], self._overlay[version]

@@ -18,9 +18,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from itertools import chain, compress, islice, repeat
-from operator import and_, eq, lshift, lt, ne, or_, rshift
-from typing import Any
+from itertools import islice, repeat
+from operator import eq, lshift, lt, or_, rshift
 
 _M64 = (1 << 64) - 1
 NO_RANGE = _M64  # the answer record of a segment that no range covers
@@ -35,29 +34,38 @@ class DuplicateRangeId(ValueError):
 class Columns:
     """Rows gathered for a `SegmentTable`; `RangeIndex.build` appends to these directly.
 
-    IPv4 rows keep (first address << 6 | prefix length) in `heads`: one append per row while
-    loading, and already the high bits of the sort key. IPv6 rows keep the address halves in
-    `heads` and `lows` and the length in `plens`.
+    Each row is an id and a tail (owner number << 8 | prefix length). IPv4 rows keep
+    (first address << 6 | prefix length) in `heads`: already the high bits of the sort key.
+    IPv6 rows keep the address halves in `heads` and `lows`. Columns start narrow (4-byte ids)
+    and widen, once, when a value does not fit (`widen`).
     """
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self.ids = array("q")
-        self.owners = array("I")
+        self.ids = array("I")
+        self.tails = array("I")
         self.heads = array("Q")
         self.lows = array("Q")
-        self.plens = array("B")
+
+    def widen(self) -> None:
+        """Make room for ids outside 0..2**32-1 or owner numbers past 2**24 (OverflowError)."""
+        self.ids, self.tails = array("q", self.ids), array("Q", self.tails)
 
     def append(self, range_id: int, first: int, prefix_len: int, owner: int) -> None:
         """Add one row."""
-        self.ids.append(range_id)
-        self.owners.append(owner)
+        try:
+            self.ids.append(range_id)
+            self.tails.append(owner << 8 | prefix_len)
+        except OverflowError:
+            del self.ids[len(self.tails):]
+            self.widen()
+            self.append(range_id, first, prefix_len, owner)
+            return
         if self.width == 32:
             self.heads.append(first << 6 | prefix_len)
         else:
             self.heads.append(first >> 64)
             self.lows.append(first & _M64)
-            self.plens.append(prefix_len)
 
 
 class SegmentTable:
@@ -70,41 +78,38 @@ class SegmentTable:
             DuplicateRangeId: two rows share an id.
         """
         self.width = width = columns.width
-        self.ids, self.owners = _narrowed(columns.ids, "I"), _narrowed(columns.owners, "H")
-        columns.ids, columns.owners = array("q"), array("I")
+        self.ids, self.tails, columns.ids, columns.tails = columns.ids, columns.tails, array("I"), array("I")
         n = len(self.ids)
         self.by_id = _order_by_id(self.ids)
-        keys, rank_bits = _sort_keys(columns, self.by_id)
-        if width == 32:  # split the heads: `firsts` and `plens` serve compaction and the slow path
+        keys, rank_bits = _sort_keys(columns, self.tails, self.by_id)
+        if width == 32:  # `firsts` serves compaction
             heads, columns.heads = columns.heads, array("Q")
             self.firsts, self.lows = array("I", map(rshift, heads, repeat(6))), array("Q")
-            self.plens = array("B", map(and_, heads, repeat(63)))
             del heads
         else:
-            self.firsts, self.lows, self.plens = columns.heads, columns.lows, columns.plens
-            columns.heads, columns.lows, columns.plens = array("Q"), array("Q"), array("B")
+            self.firsts, self.lows, columns.heads, columns.lows = columns.heads, columns.lows, array("Q"), array("Q")
         self.alive = bytearray(b"\x01") * n
         self.dead = 0
         self.parents = array("i", [-1]) * n
         won = array("i", [-1])  # the winning row of each segment
         if width == 32:
             self.starts = array("I", [0])
-            _sweep(keys, rank_bits, width, self.by_id, self.parents, self.starts.append, won.append)
-            self.starts, won = _last_of_equal_starts(self.starts, won)
+            _sweep(keys, rank_bits, width, self.by_id, self.parents, self.starts.append, won)
         else:
-            his, los = array("Q", [0]), array("Q", [0])
-            _sweep(keys, rank_bits, width, self.by_id, self.parents, lambda p: (his.append(p >> 64), los.append(p & _M64)), won.append)
-            (self.starts, self.start_lows), won = _last_of_equal_starts((his, los), won)
+            self.starts, self.start_lows = his, los = array("Q", [0]), array("Q", [0])
+            _sweep(keys, rank_bits, width, self.by_id, self.parents, lambda p: (his.append(p >> 64), los.append(p & _M64)), won)
         del keys
         # An answer record packs (id, owner number, prefix length) into 64 bits, so that a lookup
         # touches one array after the bisection; rows stand in for ids too big to pack.
-        self.owner_bits = max(1, max(self.owners, default=0).bit_length())
+        if self.by_id is None and n:
+            low_id, high_id = self.ids[0], self.ids[-1]
+        else:
+            low_id, high_id = min(self.ids, default=0), max(self.ids, default=0)
+        self.owner_bits = max(1, max(self.tails, default=0).bit_length() - 8)
         self.id_shift = self.owner_bits + 8
-        top_id = max(self.ids, default=0)
-        self.id_is_row = min(self.ids, default=0) < 0 or (top_id + 1) << self.id_shift >= NO_RANGE
+        self.id_is_row = low_id < 0 or (high_id + 1) << self.id_shift >= NO_RANGE
         keys_of_rows = range(n) if self.id_is_row else self.ids
-        ids_owners = map(or_, map(lshift, keys_of_rows, repeat(self.owner_bits)), self.owners)
-        records = array("Q", map(or_, map(lshift, ids_owners, repeat(8)), self.plens))
+        records = array("Q", map(or_, map(lshift, keys_of_rows, repeat(self.id_shift)), self.tails))
         records.append(NO_RANGE)  # row -1 reads the last record: no range
         self.wins = array("Q", map(records.__getitem__, won))
         del records, won
@@ -115,9 +120,11 @@ class SegmentTable:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def first(self, row: int) -> int:
-        """The first address of a row's prefix."""
-        return self.firsts[row] if self.width == 32 else self.firsts[row] << 64 | self.lows[row]
+    def row(self, row: int) -> tuple[int, int, int, int]:
+        """(range id, first address, prefix length, owner number) of a row."""
+        first = self.firsts[row] if self.width == 32 else self.firsts[row] << 64 | self.lows[row]
+        tail = self.tails[row]
+        return self.ids[row], first, tail & 255, tail >> 8
 
     def row_of(self, record: int) -> int:
         """The row of an answer record (dead rows included)."""
@@ -139,13 +146,13 @@ class SegmentTable:
 
     def live_rows(self) -> Iterator[tuple[int, int, int, int]]:
         """(range id, first address, prefix length, owner number) of every live range, by id."""
-        alive, ids, plens, owners = self.alive, self.ids, self.plens, self.owners
-        for row in range(len(ids)) if self.by_id is None else self.by_id:
+        alive = self.alive
+        for row in range(len(self.ids)) if self.by_id is None else self.by_id:
             if alive[row]:
-                yield ids[row], self.first(row), plens[row], owners[row]
+                yield self.row(row)
 
 
-def _sort_keys(columns: Columns, by_id: array[int] | None) -> tuple[array[int] | list[int], int]:
+def _sort_keys(columns: Columns, tails: array[int], by_id: array[int] | None) -> tuple[array[int] | list[int], int]:
     """Preorder sort keys: first address, length, then descending id (the smallest id sorts
     deepest, so equal CIDRs chain from the smallest id up).
 
@@ -155,7 +162,7 @@ def _sort_keys(columns: Columns, by_id: array[int] | None) -> tuple[array[int] |
     n, width = len(columns.heads), columns.width
     rank_bits = max(1, n.bit_length())
     top = (1 << rank_bits) - 1
-    heads, lows, plens = columns.heads, columns.lows, columns.plens
+    heads, lows = columns.heads, columns.lows
     keys: Iterable[int]
     if width == 32 and by_id is None:
         keys = map(or_, map(lshift, heads, repeat(rank_bits)), range(top, top - n, -1))
@@ -163,26 +170,25 @@ def _sort_keys(columns: Columns, by_id: array[int] | None) -> tuple[array[int] |
         keys = (heads[r] << rank_bits | top - k for k, r in enumerate(by_id))
     else:
         rows = range(n) if by_id is None else by_id
-        keys = (((heads[r] << 64 | lows[r]) << 8 | plens[r]) << rank_bits | top - k for k, r in enumerate(rows))
+        keys = (((heads[r] << 64 | lows[r]) << 8 | tails[r] & 255) << rank_bits | top - k for k, r in enumerate(rows))
     if width + _PLEN_BITS[width] + rank_bits <= 64:
         return array("Q", keys), rank_bits
     return list(keys), rank_bits
 
 
 def _sweep(keys: array[int] | list[int], rank_bits: int, width: int, by_id: array[int] | None,
-           parents: array[int], add_start: Callable[[int], object], add_won: Callable[[int], object]) -> None:
+           parents: array[int], add_start: Callable[[int], object], won: array[int]) -> None:
     """Cut the address space into segments won by the deepest row; fill `parents`.
 
-    The build's bottleneck (a million iterations), so the loop does the least it can: it
-    appends every boundary, also several at one address (the last one appended wins there);
-    `_last_of_equal_starts` drops the others afterwards in C loops.
+    The build's bottleneck (a million iterations), so the loop does the least it can. Several
+    boundaries can fall on one address; the last one (the deepest) wins there.
     """
     plen_bits = _PLEN_BITS[width]
     top_rank, plen_mask, end = (1 << rank_bits) - 1, (1 << plen_bits) - 1, 1 << width
     host = [(1 << (width - p)) - 1 for p in range(width + 1)]
     stack: list[tuple[int, int]] = [(end, -1)]  # (last address, row); the sentinel never closes
-    push, pop = stack.append, stack.pop
-    top_last, top_row = end, -1
+    push, pop, add_won = stack.append, stack.pop, won.append
+    top_last, top_row, prev = end, -1, 0  # prev: where the newest segment starts
     for chunk in _sorted_chunks(keys):
         for key in chunk:
             row = top_rank - (key & top_rank)
@@ -191,41 +197,36 @@ def _sweep(keys: array[int] | list[int], rank_bits: int, width: int, by_id: arra
             key >>= rank_bits
             first = key >> plen_bits
             while top_last < first:  # close the prefixes that end before this one
-                add_start(top_last + 1)
+                point = top_last + 1
                 pop()
                 top_last, top_row = stack[-1]
-                add_won(top_row)
+                if point == prev:
+                    won[-1] = top_row
+                else:
+                    add_start(point)
+                    add_won(top_row)
+                    prev = point
             parents[row] = top_row
-            add_start(first)
-            add_won(row)
+            if first == prev:
+                won[-1] = row
+            else:
+                add_start(first)
+                add_won(row)
+                prev = first
             top_last, top_row = first | host[key & plen_mask], row
             push((top_last, row))
     while len(stack) > 1:
         point = top_last + 1
         pop()
         top_last, top_row = stack[-1]
-        if point < end:
+        if point >= end:
+            continue
+        if point == prev:
+            won[-1] = top_row
+        else:
             add_start(point)
             add_won(top_row)
-
-
-def _last_of_equal_starts(starts: Any, won: array[int]) -> tuple[Any, array[int]]:
-    """Keep only the last segment of each run starting at one address (`starts` may be a pair
-    of arrays, the IPv6 halves)."""
-    points = zip(*starts) if isinstance(starts, tuple) else starts
-    later = zip(*starts) if isinstance(starts, tuple) else starts
-    keep = array("B", chain(map(ne, points, islice(later, 1, None)), (1,)))
-    won = array("i", compress(won, keep))
-    if isinstance(starts, tuple):
-        return tuple(array("Q", compress(half, keep)) for half in starts), won
-    return array(starts.typecode, compress(starts, keep)), won
-
-
-def _narrowed(column: array[int], typecode: str) -> array[int]:
-    """`column` in the narrower `typecode` when every value fits (ids and owners usually do)."""
-    if not column or (min(column) >= 0 and max(column) < 1 << (8 * array(typecode).itemsize)):
-        return array(typecode, column)
-    return column
+            prev = point
 
 
 def _order_by_id(ids: array[int]) -> array[int] | None:
