@@ -14,6 +14,7 @@ than once the smallest range id answers (the oldest row, with database ids).
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -73,7 +74,8 @@ class RangeIndex:
         self._overlay_lens: dict[int, list[int]] = {4: [], 6: []}
         self._overlay_rows: dict[int, tuple[int, int, int, int]] = {}  # id -> version, first, plen, owner
         self._merge_at = _MIN_MERGE
-        self._fast4: tuple[object, ...] | None = None  # IPv4 lookup columns; None while changes are pending
+        # The IPv4 lookup's columns, None while changes are pending (then the slow path answers).
+        self._fast4: tuple[array[int], array[int], array[int], int, int, list[str]] | None = None
         self._refresh_fast()
 
     @classmethod
@@ -253,11 +255,11 @@ class RangeIndex:
         # SegmentTable's search, inlined: this is the hot path.
         starts, buckets, wins, id_shift, owner_mask, names = fast
         b = value >> 16
-        record = wins[_bisect_right(starts, value, buckets[b], buckets[b + 1]) - 1]  # type: ignore[index]
+        record = wins[_bisect_right(starts, value, buckets[b], buckets[b + 1]) - 1]
         if record == _NO_RANGE:
             return None
         plen = record & 255
-        return _new_match(RangeMatch, (record >> id_shift, names[record >> 8 & owner_mask], 4, value & _MASK4[plen], plen))  # type: ignore
+        return _new_match(RangeMatch, (record >> id_shift, names[record >> 8 & owner_mask], 4, value & _MASK4[plen], plen))
 
     def _lookup_slow(self, version: int, value: int) -> RangeMatch | None:
         """IPv6, or a family with pending changes: the base answer, then the overlay's."""

@@ -97,7 +97,12 @@ class SegmentTable:
             _sweep(keys, rank_bits, width, self.by_id, self.parents, self.starts.append, won)
         else:
             self.starts, self.start_lows = his, los = array("Q", [0]), array("Q", [0])
-            _sweep(keys, rank_bits, width, self.by_id, self.parents, lambda p: (his.append(p >> 64), los.append(p & _M64)), won)
+
+            def add_start(point: int) -> None:
+                his.append(point >> 64)
+                los.append(point & _M64)
+
+            _sweep(keys, rank_bits, width, self.by_id, self.parents, add_start, won)
         del keys
         # An answer record packs (id, owner number, prefix length) into 64 bits, so that a lookup
         # touches one array after the bisection; rows stand in for ids too big to pack.
@@ -166,7 +171,7 @@ def _sort_keys(columns: Columns, tails: array[int], by_id: array[int] | None) ->
     keys: Iterable[int]
     if width == 32 and by_id is None:
         keys = map(or_, map(lshift, heads, repeat(rank_bits)), range(top, top - n, -1))
-    elif width == 32:
+    elif width == 32 and by_id is not None:
         keys = (heads[r] << rank_bits | top - k for k, r in enumerate(by_id))
     else:
         rows = range(n) if by_id is None else by_id
