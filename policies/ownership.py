@@ -22,6 +22,7 @@ from typing import NamedTuple
 from policies import cidr as _cidr
 from policies.addresses import IpAddress
 from policies.cidr import Cidr, InvalidCidr, format_prefix, parse_address, parse_cidr, parse_prefix
+from policies.range_rows import OwnerNumbers, load_rows
 from policies.segments import NO_RANGE, Columns, DuplicateRangeId, SegmentTable
 
 __all__ = ["Cidr", "InvalidCidr", "parse_cidr", "RangeIndex", "RangeMatch", "UnknownRange", "DuplicateRangeId"]
@@ -67,7 +68,7 @@ class RangeIndex:
 
     def __init__(self) -> None:
         self._owner_names: list[str] = []
-        self._owner_index: dict[str, int] = {}
+        self._owner_index = OwnerNumbers(self._owner_names)
         self._base = {4: SegmentTable(Columns(32)), 6: SegmentTable(Columns(128))}
         # overlay: family -> prefix length -> (network >> host bits) -> range ids
         self._overlay: dict[int, dict[int, dict[int, list[int]]]] = {4: {}, 6: {}}
@@ -90,41 +91,7 @@ class RangeIndex:
         """
         index = cls()
         v4, v6 = Columns(32), Columns(128)
-        ids4, tails4, heads4 = v4.ids.append, v4.tails.append, v4.heads.append
-        owner_index, intern = index._owner_index, index._intern
-        pton, af_inet, from_bytes = _inet_pton, _AF_INET, _from_bytes
-        prefix_text, host4, guard_zeros = _cidr._PREFIX_TEXT, _cidr._V4_HOST, _GUARD_ZEROS
-        for range_id, cidr, owner in rows:
-            owner_number = owner_index.get(owner)
-            if owner_number is None:
-                owner_number = intern(owner)
-            # Inline IPv4 fast path (about half the build time); anything unusual, IPv6 or
-            # invalid takes the general parser, which also words the error.
-            if type(cidr) is str and not guard_zeros:
-                address, _, length = cidr.partition("/")
-                plen = prefix_text.get(length, 255)
-                if plen <= 32 and ":" not in address:
-                    try:
-                        value = from_bytes(pton(af_inet, address), "big")
-                    except OSError:
-                        value = -1
-                    if value >= 0 and not value & host4[plen]:
-                        try:
-                            ids4(range_id)
-                            tails4(owner_number << 8 | plen)
-                        except OverflowError:  # a huge id or a 2**24th owner: widen, once
-                            del v4.ids[len(v4.tails):]
-                            v4.widen()
-                            ids4, tails4 = v4.ids.append, v4.tails.append
-                            ids4(range_id)
-                            tails4(owner_number << 8 | plen)
-                        heads4(value << 6 | plen)
-                        continue
-            if isinstance(cidr, Cidr):
-                version, first, plen = cidr.version, cidr.first, cidr.prefix_len
-            else:
-                version, first, plen = parse_prefix(cidr)
-            (v4 if version == 4 else v6).append(range_id, first, plen, owner_number)
+        load_rows(rows, v4, v6, index._owner_index)
         index._base = {4: SegmentTable(v4), 6: SegmentTable(v6)}
         smaller, larger = sorted((index._base[4].ids, index._base[6].ids), key=len)
         if not set(smaller).isdisjoint(larger):
@@ -132,14 +99,6 @@ class RangeIndex:
         index._merge_at = max(_MIN_MERGE, len(index) // 16)
         index._refresh_fast()
         return index
-
-    def _intern(self, owner: str) -> int:
-        """Owners repeat a lot; store each name once and refer to it by number."""
-        number = self._owner_index.get(owner)
-        if number is None:
-            number = self._owner_index[owner] = len(self._owner_names)
-            self._owner_names.append(owner)
-        return number
 
     def _refresh_fast(self) -> None:
         """Offer the IPv4 fast path (all columns in one tuple) only while nothing is pending."""
@@ -170,7 +129,7 @@ class RangeIndex:
         if range_id in self:
             raise DuplicateRangeId(f"range id {range_id} is already registered")
         version, plen = parsed.version, parsed.prefix_len
-        self._overlay_rows[range_id] = (version, parsed.first, plen, self._intern(owner))
+        self._overlay_rows[range_id] = (version, parsed.first, plen, self._owner_index[owner])
         by_len = self._overlay[version]
         if plen not in by_len:
             by_len[plen] = {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import islice, repeat
 from operator import eq, lshift, lt, or_, rshift
@@ -50,6 +50,19 @@ class Columns:
     def widen(self) -> None:
         """Make room for ids outside 0..2**32-1 or owner numbers past 2**24 (OverflowError)."""
         self.ids, self.tails = array("q", self.ids), array("Q", self.tails)
+
+    def extend(self, ids: Sequence[int], tails: list[int], heads: Iterable[int]) -> None:
+        """Add IPv4 rows in bulk (`RangeIndex.build`'s C-loop path)."""
+        count = len(self.ids)
+        try:
+            self.ids.extend(ids)
+            self.tails.extend(tails)
+        except OverflowError:
+            del self.ids[count:], self.tails[count:]
+            self.widen()
+            self.ids.extend(ids)
+            self.tails.extend(tails)
+        self.heads.extend(heads)
 
     def append(self, range_id: int, first: int, prefix_len: int, owner: int) -> None:
         """Add one row."""
