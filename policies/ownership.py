@@ -38,6 +38,7 @@ _inet_pton, _AF_INET, _AF_INET6, _GUARD_ZEROS = _cidr._inet_pton, _cidr._AF_INET
 _new_match = tuple.__new__  # skips NamedTuple's Python-level __new__ on the lookup path
 _MIN_MERGE = 4096
 _NO_RANGE = NO_RANGE
+_EMPTY = {4: SegmentTable(Columns(32)), 6: SegmentTable(Columns(128))}
 
 
 class UnknownRange(KeyError):
@@ -69,7 +70,7 @@ class RangeIndex:
     def __init__(self) -> None:
         self._owner_names: list[str] = []
         self._owner_index = OwnerNumbers(self._owner_names)
-        self._base = {4: SegmentTable(Columns(32)), 6: SegmentTable(Columns(128))}
+        self._base = {4: _EMPTY[4], 6: _EMPTY[6]}  # shared: a table without rows never changes
         # overlay: family -> prefix length -> (network >> host bits) -> range ids
         self._overlay: dict[int, dict[int, dict[int, list[int]]]] = {4: {}, 6: {}}
         self._overlay_lens: dict[int, list[int]] = {4: [], 6: []}

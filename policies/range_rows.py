@@ -57,8 +57,7 @@ def load_rows(rows: Iterable[Sequence[object]], v4: Columns, v6: Columns, owners
 
 def _append_ipv4_chunk(chunk: list[Sequence[object]], v4: Columns, owners: OwnerNumbers) -> bool:
     """Append a chunk of IPv4 CIDR text rows if every one is valid; False (nothing added) if not."""
-    ids, cidrs, names = zip(*chunk, strict=True)
-    parts = list(map(str.partition, cidrs, repeat("/")))
+    parts = list(map(str.partition, map(_second_part, chunk), repeat("/")))
     plens = list(map(_cidr._PREFIX_TEXT.get, map(_last_part, parts), repeat(255)))
     if max(plens) > 32:
         return False
@@ -69,9 +68,9 @@ def _append_ipv4_chunk(chunk: list[Sequence[object]], v4: Columns, owners: Owner
         return False
     if any(map(and_, values, map(_cidr._V4_HOST.__getitem__, plens))):
         return False  # host bits set: the per-row path names the row
-    numbers = map(owners.__getitem__, names)
+    numbers = map(owners.__getitem__, map(_last_part, chunk))
     tails = list(map(or_, map(lshift, numbers, repeat(8)), plens))
-    v4.extend(ids, tails, map(or_, map(lshift, values, repeat(6)), plens))
+    v4.extend(list(map(_first_part, chunk)), tails, map(or_, map(lshift, values, repeat(6)), plens))
     return True
 
 
