@@ -237,26 +237,29 @@ class RangeIndex:
                 k = _bisect_right(lows, low, run, j + 1) - 1
                 j = k if k >= run else run - 1
             record = base.wins[j]
-        row = -1 if record == NO_RANGE else base.row_of(record)
-        if base.dead and row >= 0 and not base.alive[row]:
-            alive, parents = base.alive, base.parents
-            while row >= 0 and not alive[row]:
-                row = parents[row]
+        if base.dead and record != NO_RANGE:
+            row = base.row_of(record)
+            if not base.alive[row]:  # removed: the nearest live enclosing range answers
+                alive, parents = base.alive, base.parents
+                while row >= 0 and not alive[row]:
+                    row = parents[row]
+                record = NO_RANGE if row < 0 else base.record(row)
         if self._overlay_lens[version]:
-            return self._with_overlay(version, value, base, row)
-        if row < 0:
+            return self._with_overlay(version, value, base, record)
+        if record == NO_RANGE:
             return None
-        return self._base_match(version, value, base, row)
+        return self._base_match(version, value, base, record)
 
-    def _base_match(self, version: int, value: int, base: SegmentTable, row: int) -> RangeMatch:
-        tail = base.tails[row]
-        first = value & (_MASK4 if version == 4 else _MASK6)[tail & 255]
-        return _new_match(RangeMatch, (base.ids[row], self._owner_names[tail >> 8], version, first, tail & 255))
+    def _base_match(self, version: int, value: int, base: SegmentTable, record: int) -> RangeMatch:
+        range_id, owner, plen = base.decode(record)
+        first = value & (_MASK4 if version == 4 else _MASK6)[plen]
+        return _new_match(RangeMatch, (range_id, self._owner_names[owner], version, first, plen))
 
-    def _with_overlay(self, version: int, value: int, base: SegmentTable, row: int) -> RangeMatch | None:
+    def _with_overlay(self, version: int, value: int, base: SegmentTable, record: int) -> RangeMatch | None:
         """Compare the base answer with the most specific overlay range holding `value`."""
-        best_len = base.tails[row] & 255 if row >= 0 else -1
-        best_id = base.ids[row] if row >= 0 else 0
+        best_id, best_len = 0, -1
+        if record != NO_RANGE:
+            best_id, _, best_len = base.decode(record)
         from_overlay = False
         width, by_len = _WIDTH[version], self._overlay[version]
         for plen in self._overlay_lens[version]:
@@ -271,9 +274,9 @@ class RangeIndex:
         if from_overlay:
             _, first, plen, owner = self._overlay_rows[best_id]
             return _new_match(RangeMatch, (best_id, self._owner_names[owner], version, first, plen))
-        if row < 0:
+        if record == NO_RANGE:
             return None
-        return self._base_match(version, value, base, row)
+        return self._base_match(version, value, base, record)
 
     def covers(self, ip: IpAddress | str) -> bool:
         """Whether any registered range contains `ip`.

@@ -144,6 +144,16 @@ class SegmentTable:
         tail = self.tails[row]
         return self.ids[row], first, tail & 255, tail >> 8
 
+    def record(self, row: int) -> int:
+        """The answer record of a row."""
+        key = row if self.id_is_row else self.ids[row]
+        return key << self.id_shift | self.tails[row]
+
+    def decode(self, record: int) -> tuple[int, int, int]:
+        """(range id, owner number, prefix length) of an answer record."""
+        key = record >> self.id_shift
+        return self.ids[key] if self.id_is_row else key, record >> 8 & ((1 << self.owner_bits) - 1), record & 255
+
     def row_of(self, record: int) -> int:
         """The row of an answer record (dead rows included)."""
         key = record >> self.id_shift
