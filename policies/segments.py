@@ -2,14 +2,17 @@
 
 CIDR blocks either nest or are disjoint, so the deepest prefix holding an address only changes
 at prefix boundaries. One stack sweep over the prefixes in preorder (first address, then length)
-cuts the family's address space into at most 2n + 1 segments, each labelled with the row that
-wins there (or -1). A lookup is then one bisection over machine-word segment starts, narrowed by
-a table over the top 16 bits, and a few array reads (`RangeIndex.lookup` inlines it).
+cuts the family's address space into at most 2n + 1 segments, each labelled with the answer
+record of the range that wins there (id, owner number and prefix length in 64 bits). A lookup is
+then one bisection over machine-word segment starts, narrowed by a table over the top 16 bits,
+and one read of the record (`RangeIndex.lookup` inlines it): few memory touches, because on
+this path cache misses cost more than the Python around them.
 
 Everything lives in `array` columns, never in per-range Python objects, because memory per
 worker is what limits this index: IPv4 starts are `array('I')`, IPv6 starts two `array('Q')`
-halves. Rows (id, first address, prefix length, owner number, enclosing row, alive flag) are
-indexed by row number; `by_id` orders them by range id when the input was not in id order.
+halves. Rows (id, first address, tail = owner number << 8 | prefix length, enclosing row, alive
+flag) are indexed by row number, for removals and compaction; `by_id` orders them by range id
+when the input was not in id order.
 """
 
 from __future__ import annotations
