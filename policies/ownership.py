@@ -175,11 +175,7 @@ class RangeIndex:
 
     def compact(self) -> None:
         """Fold the overlay and the removals into a fresh base (what `add`/`remove` do when due)."""
-        columns = {4: Columns(32), 6: Columns(128)}
-        for version, base in self._base.items():
-            append = columns[version].append
-            for range_id, first, plen, owner in base.live_rows():
-                append(range_id, first, plen, owner)
+        columns = {version: base.live_columns() for version, base in self._base.items()}
         for range_id in sorted(self._overlay_rows):  # ids grow, so the rows usually stay in id order
             version, first, plen, owner = self._overlay_rows[range_id]
             columns[version].append(range_id, first, plen, owner)

@@ -21,8 +21,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from itertools import islice, repeat
-from operator import eq, lshift, lt, or_, rshift
+from itertools import compress, islice, repeat
+from operator import and_, eq, lshift, lt, or_, rshift
 
 _M64 = (1 << 64) - 1
 NO_RANGE = _M64  # the answer record of a segment that no range covers
@@ -174,6 +174,27 @@ class SegmentTable:
             k = bisect_left(by_id, range_id, key=ids.__getitem__)
             row = by_id[k] if k < len(by_id) else len(ids)
         return row if row < len(ids) and ids[row] == range_id and self.alive[row] else -1
+
+    def live_columns(self) -> Columns:
+        """The live rows as fresh `Columns`, in id order, copied by C loops (for `compact`)."""
+        columns = Columns(self.width)
+        if self.ids.typecode != "I" or self.tails.typecode != "I":
+            columns.widen()
+        order = range(len(self.ids)) if self.by_id is None else self.by_id
+        keep = list(map(self.alive.__getitem__, order))
+
+        def live(column: array[int]) -> Iterator[int]:
+            return compress(map(column.__getitem__, order), keep)
+
+        columns.ids.extend(live(self.ids))
+        columns.tails.extend(live(self.tails))
+        if self.width == 32:
+            plens = map(and_, live(self.tails), repeat(255))
+            columns.heads.extend(map(or_, map(lshift, live(self.firsts), repeat(6)), plens))
+        else:
+            columns.heads.extend(live(self.firsts))
+            columns.lows.extend(live(self.lows))
+        return columns
 
     def live_rows(self) -> Iterator[tuple[int, int, int, int]]:
         """(range id, first address, prefix length, owner number) of every live range, by id."""
