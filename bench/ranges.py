@@ -3,9 +3,13 @@
 One command: `python bench/ranges.py [--v4 1000000 --v6 100000]`. It generates random nested
 ranges (fixed seed), writes them as an import file under bench/results/, then runs each
 contender in its own subprocess (so resident-memory deltas are not polluted by the others) and
-prints one table with ratios against pytricia. Build time and memory are measured with each
-contender alone in a process; lookup latency with certgate and pytricia in one process, in
-alternating rounds, best of five, because the machine is shared and its load varies.
+prints one table with ratios against pytricia. Build time and memory (growth of the resident
+set once built, and its peak during the build) are measured with each contender alone in a
+process; lookup latency with certgate and pytricia in one process, in alternating rounds, best
+of five, because the machine is shared and its load varies. Every lookup is given the address
+as a string, parsed inside the timed call, and its answer is dropped as a caller would.
+Then the service's own path: `certgate ranges import` of the same file into a fresh SQLite
+database, and a worker's `RangeRegistry` building its index from it (`--skip-db` skips that).
 Needs `pip install pytricia netaddr`.
 """
 
@@ -17,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -85,6 +90,29 @@ def rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def peak_rss() -> int:
+    """The highest resident set size of this process so far, in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def trim_free_memory() -> None:
+    """glibc `malloc_trim(0)`, as `RangeRegistry` does after a build: freed heap back to the system."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def time_lookups(lookup: object, probes: list[str]) -> float:
+    """Seconds to look up every probe, answers dropped (a caller uses one and lets it go)."""
+    started = time.perf_counter()
+    for ip in probes:
+        lookup(ip)  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
 def load_rows(ranges_file: Path, limit: int | None) -> list[tuple[int, str, str]]:
     """The import file as (id, cidr, owner) rows, as the database would hand them over."""
     rows = []
@@ -142,11 +170,52 @@ def worker_build(name: str, limit: int | None) -> dict[str, object]:
     build_s = time.perf_counter() - started
     gc.collect()
     memory_mb = (rss() - before) / 1e6
-    result: dict[str, object] = {"name": name, "ranges": len(rows), "build_s": build_s, "memory_mb": memory_mb}
+    trim_free_memory()
+    result: dict[str, object] = {"name": name, "ranges": len(rows), "build_s": build_s, "memory_mb": memory_mb,
+                                 "trimmed_mb": (rss() - before) / 1e6, "peak_mb": (peak_rss() - before) / 1e6}
     if name == "netaddr":
         probes = (RESULTS / "probes.txt").read_text().split()[:20000]
-        result["lookup_us"] = best_of(3, lambda: [lookup(ip) for ip in probes]) / len(probes) * 1e6  # type: ignore[operator]
+        result["lookup_us"] = best_of(3, lambda: time_lookups(lookup, probes)) / len(probes) * 1e6
     return result
+
+
+def worker_db_build() -> dict[str, object]:
+    """A worker's first `RangeRegistry.refresh` (driver fetch + `RangeIndex.build`), alone in its process."""
+    from service.db.session import Database
+    from service.range_registry import RangeRegistry
+
+    database = Database(f"sqlite:///{RESULTS / 'ranges.db'}")
+    with database.read() as session:  # the engine and its first connection are not the index
+        session.connection().exec_driver_sql("SELECT count(*) FROM range_changes").all()
+    registry = RangeRegistry(database)
+    gc.collect()
+    before = rss()
+    started = time.perf_counter()
+    registry.refresh()
+    build_s = time.perf_counter() - started
+    gc.collect()
+    return {"ranges": len(registry.current()), "build_s": build_s, "memory_mb": (rss() - before) / 1e6,
+            "peak_mb": (peak_rss() - before) / 1e6}
+
+
+def run_db_stage(ranges_file: Path) -> None:
+    """`certgate ranges import` into a fresh SQLite database, then a worker's build from it."""
+    from service.db.migrate import upgrade
+
+    database = RESULTS / "ranges.db"
+    database.unlink(missing_ok=True)
+    upgrade(f"sqlite:///{database}")
+    env = dict(os.environ, CERTGATE_DATABASE_URL=f"sqlite:///{database}", CERTGATE_DATA_DIR=str(RESULTS / "data"))
+    certgate = Path(sys.executable).with_name("certgate")
+    started = time.perf_counter()
+    imported = subprocess.run([str(certgate), "ranges", "import", str(ranges_file)], env=env, check=True,
+                              capture_output=True, text=True)
+    import_s = time.perf_counter() - started
+    print(f"certgate ranges import (SQLite): {import_s:.1f}s wall -- {imported.stdout.strip()[:60]}")
+    built = json.loads(subprocess.run([sys.executable, __file__, "--worker", "db-build"], check=True,
+                                      capture_output=True, text=True).stdout)
+    print(f"RangeRegistry.refresh from the database (driver fetch + build + malloc_trim): {built['ranges']:,} ranges in {built['build_s']:.2f}s, "
+          f"RSS growth {built['memory_mb']:.1f} MB, peak during the build {built['peak_mb']:.1f} MB")
 
 
 def worker_race() -> dict[str, dict[str, object]]:
@@ -159,7 +228,7 @@ def worker_race() -> dict[str, dict[str, object]]:
     times: dict[str, list[float]] = {name: [] for name in built}
     for _ in range(5):
         for name, (_, lookup, _) in built.items():
-            times[name].append(best_of(1, lambda lookup=lookup: [lookup(ip) for ip in probes]))  # type: ignore[misc]
+            times[name].append(time_lookups(lookup, probes))
     for name, (structure, lookup, find) in built.items():
         answers = [find(ip) for ip in probes[:50000]]  # type: ignore[operator]
         out[name]["lookup_us"] = min(times[name]) / len(probes) * 1e6
@@ -193,7 +262,7 @@ def change_latency(name: str, structure: object, lookup: object, probes: list[st
     for rid, cidr in fresh:
         add(rid, cidr)
     add_us = (time.perf_counter() - started) / len(fresh) * 1e6
-    pending_us = best_of(3, lambda: [lookup(ip) for ip in probes]) / len(probes) * 1e6  # type: ignore[operator]
+    pending_us = best_of(3, lambda: time_lookups(lookup, probes)) / len(probes) * 1e6
     started = time.perf_counter()
     if name == "certgate":
         for rid, _ in fresh:
@@ -224,16 +293,21 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=200_000)
     parser.add_argument("--netaddr-limit", type=int, default=100_000,
                         help="netaddr.IPSet is built from this many rows only")
+    parser.add_argument("--skip-db", action="store_true", help="skip the import and the build from the database")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "race":
         print(json.dumps(worker_race()))
         return
+    if args.worker == "db-build":
+        print(json.dumps(worker_db_build()))
+        return
     if args.worker:
         print(json.dumps(worker_build(args.worker, args.limit)))
         return
     started = time.perf_counter()
+    print(f"load average at start {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     ranges_file, _ = write_inputs(args.v4, args.v6, args.probes)
     print(f"generated {args.v4:,} IPv4 + {args.v6:,} IPv6 ranges and {args.probes:,} probes "
           f"in {time.perf_counter() - started:.1f}s -> {ranges_file}")
@@ -255,13 +329,16 @@ def main() -> None:
     print(f"certgate and pytricia agree on the matched prefix for 50,000 probes: {same}")
     print(f"netaddr.IPSet built from the first {args.netaddr_limit:,} rows only; it answers "
           "membership, not which range or owner; lookups timed over 20,000 probes.")
-    print(f"total {time.perf_counter() - started:.0f}s")
+    if not args.skip_db:
+        run_db_stage(ranges_file)
+    print(f"total {time.perf_counter() - started:.0f}s, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 def print_table(results: dict[str, dict[str, object]]) -> None:
     """One table, ratios against pytricia (lower is better for every column)."""
     base = results["pytricia"]
-    columns = [("build_s", "build s"), ("memory_mb", "memory MB"), ("lookup_us", "lookup µs"),
+    columns = [("build_s", "build s"), ("memory_mb", "RSS growth MB"), ("trimmed_mb", "after malloc_trim MB"),
+               ("peak_mb", "build peak MB"), ("lookup_us", "lookup µs"),
                ("lookup_pending_us", "lookup, 10k pending µs"), ("add_us", "add µs"), ("remove_us", "remove µs")]
     header = f"{'contender':<10} {'ranges':>9} " + " ".join(f"{title:>24}" for _, title in columns)
     print(header)
