@@ -62,7 +62,7 @@ def sign_body(csr_pem: bytes, profile: str = PROFILE) -> str:
 
 
 def write_bodies(pems: Sequence[bytes], path: Path, profile: str = PROFILE) -> Path:
-    """The CSR pool as sign bodies, one per line in pool order, for bench/wrk_post_cfssl.lua."""
+    """The CSR pool as sign bodies, one per line in pool order, for bench/wrk_post_csr.lua (format "cfssl")."""
     path.write_text("".join(sign_body(pem, profile) + "\n" for pem in pems))
     return path
 

@@ -242,10 +242,10 @@ def check_one(url: str, pem: bytes, token: str | None, expect_lint: bool | None,
 
 
 def run_wrk(url: str, pool: Path, offset: int, concurrency: int, seconds: float, token: str | None,
-            lua: Path = LUA) -> dict[str, Any]:
-    """One wrk run of `lua` (same arguments and BENCHJSON line as wrk_post_csr.lua) against `url`."""
+            body_format: str = "pkcs10") -> dict[str, Any]:
+    """One wrk run of wrk_post_csr.lua against `url`; `body_format` "cfssl" sends cfssl sign bodies."""
     argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
-            "-s", str(lua), url, "--", str(pool), str(offset), "1", token or "-"]
+            "-s", str(LUA), url, "--", str(pool), str(offset), "1", token or "-", body_format]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

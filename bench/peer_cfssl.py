@@ -37,13 +37,12 @@ from cryptography import x509  # noqa: E402
 
 from cfssl_peer import SIGN_PATH, cfssl_config, cfssl_sign, check_leaf, compare_leaves, running_cfssl, write_bodies  # noqa: E402
 from harness import (  # noqa: E402
-    BENCH, ROOT, TICKS, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
+    ROOT, TICKS, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
     git_describe, run_wrk, running, sched_ns, split_pool, write_results,
 )
 
 CONCURRENCY = (1, 4, 16)
 CA_TYPES = (("p256", "P-256"), ("rsa3072", "RSA-3072"))
-CFSSL_LUA = BENCH / "wrk_post_cfssl.lua"
 TARGETS = {"rsa3072": 1.0, "p256": 0.5}  # issue #6: certgate/cfssl req/s at c=16 at least this
 
 
@@ -82,7 +81,7 @@ class _Target:
     url: str
     source: Path  # the CSR pool (certgate) or its JSON sign bodies (cfssl)
     token: str | None
-    lua: Path
+    body_format: str  # what wrk_post_csr.lua sends: "pkcs10" or "cfssl"
     offset: int = 0
 
 
@@ -91,7 +90,7 @@ def measure(t: _Target, ca: str, name: str, rnd: int, c: int, seconds: float) ->
     load = os.getloadavg()
     pids = t.server.pids
     ticks0, sched0 = cpu_ticks(pids), sched_ns(t.workers)
-    r = run_wrk(t.url, t.source, t.offset, c, seconds, t.token, t.lua)
+    r = run_wrk(t.url, t.source, t.offset, c, seconds, t.token, t.body_format)
     ticks, wait_ns = cpu_ticks(pids) - ticks0, sched_ns(t.workers)[1] - sched0[1]
     secs, n = r["duration_us"] / 1e6, max(r["requests"], 1)
     point = Point(ca, name, rnd, c, r["requests"], secs, r["requests"] / secs, r["latency_us"]["p50"] / 1e3,
@@ -139,12 +138,12 @@ def run_ca_type(kind: str, label: str, pems: list[bytes], pool: Path, work: Path
         print(f"  {label}: both leaves chain to the issuing CA with the CSR's SANs; {check['difference']}",
               file=sys.stderr)
         targets = {
-            "cfssl": _Target(cf, cf.workers, cf.base + SIGN_PATH, bodies, None, CFSSL_LUA),
+            "cfssl": _Target(cf, cf.workers, cf.base + SIGN_PATH, bodies, None, "cfssl"),
             "certgate": _Target(cg, [pid for pid in cg.pids if pid != cg.proc.pid], base + "/api/v1/requests", pool,
-                                token, BENCH / "wrk_post_csr.lua"),
+                                token, "pkcs10"),
         }
         for t in targets.values():
-            t.offset = run_wrk(t.url, t.source, 0, 4, warmup, t.token, t.lua)["requests"] + 5
+            t.offset = run_wrk(t.url, t.source, 0, 4, warmup, t.token, t.body_format)["requests"] + 5
         for rnd in range(rounds):
             for i, c in enumerate(CONCURRENCY):
                 for name in ("cfssl", "certgate") if (rnd + i) % 2 == 0 else ("certgate", "cfssl"):

@@ -1,11 +1,15 @@
--- wrk script for bench/issuance.py: POST a distinct CSR from a pre-generated pool per request.
+-- wrk script for bench/issuance.py and bench/peer_cfssl.py: POST a distinct CSR per request.
 --
---   wrk -t1 -c16 -d10s --latency -s bench/wrk_post_csr.lua URL -- POOL OFFSET NTHREADS TOKEN
+--   wrk -t1 -c16 -d10s --latency -s bench/wrk_post_csr.lua URL -- POOL OFFSET NTHREADS TOKEN [FORMAT]
 --
--- POOL holds PEM CSRs back to back; request k of thread t sends CSR (OFFSET + t + k*NTHREADS)
--- modulo the pool size, so threads never send the same CSR and the caller can continue where
--- the previous run stopped. TOKEN "-" sends no Authorization header. done() prints one JSON
--- line prefixed with BENCHJSON: latency percentiles (microseconds), counts, 201s and others.
+-- FORMAT "pkcs10" (default): POOL holds PEM CSRs back to back, sent as application/pkcs10, and a
+-- 201 is a success. FORMAT "cfssl": POOL holds one JSON sign body per line
+-- ({"certificate_request": PEM, "profile": ...}, encoded once by bench/cfssl_peer.py, so the
+-- client spends no CPU building them), sent as application/json, and a success is a 200 whose
+-- body says "success":true. Request k of thread t sends item (OFFSET + t + k*NTHREADS) modulo
+-- the pool size, so threads never send the same CSR and the caller can continue where the
+-- previous run stopped. TOKEN "-" sends no Authorization header. done() prints one JSON line
+-- prefixed with BENCHJSON: latency percentiles (microseconds), counts, successes and others.
 
 local threads = {}
 
@@ -17,19 +21,29 @@ end
 local pool = {}
 local offset, stride, counter = 0, 1, 0
 local headers = {}
+local cfssl = false
 created, other = 0, 0
 
 function init(args)
-  local f = assert(io.open(args[1], "rb"))
-  local data = f:read("*a")
-  f:close()
-  for pem in data:gmatch("%-%-%-%-%-BEGIN CERTIFICATE REQUEST%-%-%-%-%-.-%-%-%-%-%-END CERTIFICATE REQUEST%-%-%-%-%-\n") do
-    pool[#pool + 1] = pem
+  cfssl = args[5] == "cfssl"
+  if cfssl then
+    for line in io.lines(args[1]) do
+      if #line > 0 then
+        pool[#pool + 1] = line
+      end
+    end
+  else
+    local f = assert(io.open(args[1], "rb"))
+    local data = f:read("*a")
+    f:close()
+    for pem in data:gmatch("%-%-%-%-%-BEGIN CERTIFICATE REQUEST%-%-%-%-%-.-%-%-%-%-%-END CERTIFICATE REQUEST%-%-%-%-%-\n") do
+      pool[#pool + 1] = pem
+    end
   end
-  assert(#pool > 0, "no CSR in " .. args[1])
+  assert(#pool > 0, "nothing to send in " .. args[1])
   offset = tonumber(args[2] or "0") + tid
   stride = tonumber(args[3] or "1")
-  headers["Content-Type"] = "application/pkcs10"
+  headers["Content-Type"] = cfssl and "application/json" or "application/pkcs10"
   if args[4] and args[4] ~= "-" then
     headers["Authorization"] = "Bearer " .. args[4]
   end
@@ -42,7 +56,13 @@ function request()
 end
 
 function response(status, hdrs, body)
-  if status == 201 then
+  local ok
+  if cfssl then
+    ok = status == 200 and body:find('"success":true', 1, true) ~= nil
+  else
+    ok = status == 201
+  end
+  if ok then
     created = created + 1
   else
     other = other + 1
