@@ -37,6 +37,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 def _post_fork(_server: Any, worker: Any) -> None:
     runtime: Runtime = worker.app.application.extensions["certgate"]
     runtime.db.engine.dispose(close=False)
+    runtime.db.checkpoint_in_background()
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

@@ -7,8 +7,9 @@ deadlock on a lock upgrade; PostgreSQL gets a plain pool. Both run the same code
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -17,23 +18,27 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
+from service.db.checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from service.db.direct import DirectUnit
+from service.db.writer_lock import SqliteWriterLock
 from service.errors import ServiceUnavailable
 
 _WRITE = "certgate_write"
+_SQLITE_BUSY_SECONDS = 30
 _POSTGRES_CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10,
                           "keepalives_interval": 5, "keepalives_count": 3}
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, autocheckpoint_pages: Callable[[], int]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages())}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_SECONDS * 1000}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -49,7 +54,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": _SQLITE_BUSY_SECONDS}
         else:
             # pre-ping replaces connections that died while pooled (a database restart);
             # the timeouts and keepalives bound how long a request can wait on a dead server.
@@ -57,9 +62,33 @@ class Database:
             if url.startswith("postgresql"):
                 kwargs["connect_args"] = dict(_POSTGRES_CONNECT_ARGS)
         self.engine = create_engine(url, **kwargs)
+        self._autocheckpoint_pages = 1000  # SQLite's default
+        self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
-            _sqlite_setup(self.engine)
+            _sqlite_setup(self.engine, lambda: self._autocheckpoint_pages)
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
+        self._sqlite_file: Path | None = None
+        self._writer_lock: SqliteWriterLock | None = None
+        database = self.engine.url.database
+        if self.is_sqlite and database and database != ":memory:" and not database.startswith("file:"):
+            self._sqlite_file = Path(database).resolve()
+            self._writer_lock = SqliteWriterLock(self._sqlite_file, timeout=_SQLITE_BUSY_SECONDS)
+
+    def checkpoint_in_background(self) -> None:
+        """Serve mode: WAL checkpoints from a thread, not inside requests (`service.db.checkpoint`).
+
+        Call it in each serving process after the fork and before its first connection; a no-op
+        on PostgreSQL and in-memory SQLite.
+        """
+        if self._sqlite_file is None or self._checkpointer is not None:
+            return
+        self._autocheckpoint_pages = BACKSTOP_PAGES
+        self._checkpointer = WalCheckpointer(self._sqlite_file)
+        self._checkpointer.start()
+
+    def _writer(self) -> AbstractContextManager[None]:
+        """The cross-process writer lock around a SQLite write (`service.db.writer_lock`)."""
+        return self._writer_lock.hold() if self._writer_lock is not None else nullcontext()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -68,7 +97,7 @@ class Database:
         Raises:
             ServiceUnavailable: the database cannot be reached.
         """
-        with _unavailable_on_disconnect(), Session(self._write_engine, expire_on_commit=False) as session:
+        with self._writer(), _unavailable_on_disconnect(), Session(self._write_engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
 
@@ -99,7 +128,7 @@ class Database:
         Raises:
             ServiceUnavailable: the database cannot be reached.
         """
-        with self._direct(write=True) as unit:
+        with self._writer(), self._direct(write=True) as unit:
             yield unit
 
     @contextmanager
@@ -147,7 +176,10 @@ class Database:
             pooled.invalidate()
 
     def dispose(self) -> None:
-        """Close pooled connections (after a fork, or at shutdown)."""
+        """Close pooled connections (after a fork, or at shutdown) and stop the checkpointer."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.engine.dispose()
 
 
