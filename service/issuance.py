@@ -19,7 +19,7 @@ from service.ca.profile import IssueOrder
 from service.errors import CertgateError, LintFailed, PolicyRejected
 from service.csr import VerifiedCsr
 from service.db.direct import DirectUnit
-from service.db.models import Certificate, CertificateName, CertificateRequest
+from service.db.models import Certificate, CertificateName, CertificateRequest, table_of
 from service.inventory_names import dns_key, ip_key
 
 log = logging.getLogger("certgate.ca")
@@ -119,8 +119,8 @@ def _normalised(ip: str) -> str:
     return parsed.text if parsed is not None else ip
 
 
-_INSERT_CERTIFICATE = Certificate.__table__.insert().returning(Certificate.__table__.c.id)
-_INSERT_NAME = CertificateName.__table__.insert()
+_INSERT_CERTIFICATE = table_of(Certificate).insert().returning(table_of(Certificate).c.id)
+_INSERT_NAME = table_of(CertificateName).insert()
 
 
 def record_certificate(

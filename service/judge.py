@@ -12,13 +12,13 @@ from policies.decision import Decision, Verdict
 from policies.engine import EvaluationContext, GrantFacts, OwnedRanges, evaluate
 from policies.facts import RequestFacts
 from service.db.direct import DirectUnit
-from service.db.models import CompromisedKey, Grant
+from service.db.models import CompromisedKey, Grant, table_of
 from service.db.types import UtcDateTime
 from service.policy_store import LoadedPolicy
 
 
-_GRANTS = Grant.__table__
-_KEYS = CompromisedKey.__table__
+_GRANTS = table_of(Grant)
+_KEYS = table_of(CompromisedKey)
 # Direct statements, built once: this runs for every request.
 _COMPROMISED = select(_KEYS.c.spki_sha256).where(_KEYS.c.spki_sha256 == bindparam("spki"))
 _ACTIVE_GRANTS = select(_GRANTS.c.id, _GRANTS.c.ip_addresses, _GRANTS.c.expires_at).where(

@@ -107,6 +107,6 @@ def _metrics() -> Response:
         PENDING.set(count_pending(session))
     if current_app.config.get("CERTGATE_METRICS_MULTIPROCESS"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

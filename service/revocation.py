@@ -8,6 +8,7 @@ an unchanged status are reused until half their validity has passed; nonce reque
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -79,7 +80,8 @@ class Revocation:
                                                         this_update=at, next_update=next_update))
         return self._current(ROOT, now, timedelta(days=ROOT_CRL_REFRESH_DAYS), rebuild)
 
-    def _current(self, issuer: str, now: datetime, refresh_before: timedelta, rebuild) -> bytes:  # type: ignore[no-untyped-def]
+    def _current(self, issuer: str, now: datetime, refresh_before: timedelta,
+                 rebuild: Callable[[Session, datetime], CrlState]) -> bytes:
         with self._db.read() as session:
             row = session.exec(select(CrlState.crl_number, CrlState.this_update, CrlState.next_update)
                                .where(CrlState.issuer == issuer)).first()
@@ -88,10 +90,12 @@ class Revocation:
                 state = session.exec(select(CrlState).where(CrlState.issuer == issuer).with_for_update()).first()
                 if state is None or crl_is_due(state.this_update, state.next_update, now, refresh_before):
                     state = rebuild(session, now)
-                row = (state.crl_number, state.next_update)
+                current_number = state.crl_number
                 self._crl_cache[issuer] = (state.crl_number, state.next_update, state.der)
+        else:
+            current_number = row[0]
         cached = self._crl_cache.get(issuer)
-        if cached is None or cached[0] != row[0]:
+        if cached is None or cached[0] != current_number:
             with self._db.read() as session:
                 state = session.exec(select(CrlState).where(CrlState.issuer == issuer)).one()
             cached = self._crl_cache[issuer] = (state.crl_number, state.next_update, state.der)

@@ -43,7 +43,7 @@ def _post_fork(_server: Any, worker: Any) -> None:
 def _child_exit(_server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def server_options(host: str, port: int, workers: int, *, backlog: int = 2048, timeout: int = 30) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from sqlmodel import Session, select
 
 from service.audit.log import append_event
 from service.db.direct import DirectUnit
-from service.db.models import ApiToken, Role
+from service.db.models import ApiToken, Role, table_of
 from service.errors import BadRequest, Conflict, NotFound, Unauthorized
 
 TOKEN_PREFIX = "cg_"
-_TOKENS = ApiToken.__table__
+_TOKENS = table_of(ApiToken)
 _BY_HASH = (select(_TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.token_hash, _TOKENS.c.revoked_at)
             .where(_TOKENS.c.token_hash == bindparam("digest")))
 

@@ -16,7 +16,7 @@ from service.api.schemas import ErrorSchema
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Parser(ArgumentsMixin.ARGUMENTS_PARSER.__class__):  # type: ignore[misc,name-defined]
+class _Parser(ArgumentsMixin.ARGUMENTS_PARSER.__class__):  # type: ignore[misc]
     """webargs' parser with the status certgate answers for bad arguments: 400, not 422."""
 
     DEFAULT_VALIDATION_STATUS = 400
@@ -32,6 +32,19 @@ class CertgateBlueprint(Blueprint):  # type: ignore[misc]
         would build a new instance (deep copies of every field) on every request."""
         instance = schema() if isinstance(schema, type) else schema
         return cast(Callable[[F], F], super().arguments(instance, *args, **kwargs))
+
+    # flask-smorest ships no type hints: these give its decorators the signature they have.
+    def response(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        """As flask-smorest's (typed)."""
+        return cast(Callable[[F], F], super().response(*args, **kwargs))
+
+    def alt_response(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        """As flask-smorest's (typed)."""
+        return cast(Callable[[F], F], super().alt_response(*args, **kwargs))
+
+    def doc(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        """As flask-smorest's (typed)."""
+        return cast(Callable[[F], F], super().doc(*args, **kwargs))
 
 
 def errors(*codes: int) -> Callable[[F], F]:

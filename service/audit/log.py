@@ -17,11 +17,11 @@ from sqlmodel import Session
 
 from service.audit.canonical import event_leaf_hash
 from service.db.direct import DirectUnit
-from service.db.models import AuditEvent, AuditHead
+from service.db.models import AuditEvent, AuditHead, table_of
 
-_HEAD = AuditHead.__table__
+_HEAD = table_of(AuditHead)
 _NEXT_INDEX = update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + 1).returning(_HEAD.c.size)
-_INSERT = AuditEvent.__table__.insert()
+_INSERT = table_of(AuditEvent).insert()
 
 
 def append_event(

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlmodel import Session, col, select
 
 from service.audit.integrity import EntryRecord, LogCheck, StoredHead, check_log
-from service.db.models import AuditEvent, Certificate, SignedTreeHead
+from service.db.models import AuditEvent, Certificate, SignedTreeHead, table_of
 
 BATCH = 5_000
 
@@ -38,7 +38,7 @@ class AuditReport:
 
 def _entries(session: Session, issued: dict[str, tuple[int, str]]) -> Iterator[EntryRecord]:
     """Every event in index order, noting issuance events on the way (serial -> index, DER hash)."""
-    table = AuditEvent.__table__  # Core rows: the ORM's identity map would triple the cost
+    table = table_of(AuditEvent)  # Core rows: the ORM's identity map would triple the cost
     columns = [table.c[name] for name in ("index", "event", "actor", "at", "subject", "data", "leaf_hash")]
     query = select(*columns).order_by(table.c["index"]).execution_options(yield_per=BATCH)
     for index, event, actor, at, subject, data, leaf_hash in session.execute(query):

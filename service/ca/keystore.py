@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -99,7 +98,7 @@ def load_private_key(path: Path, passphrase: bytes | None) -> SigningKey:
         raise CaError(f"cannot decrypt or parse {path.name}: wrong CERTGATE_CA_PASSPHRASE?") from None
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
         raise CaError(f"{path.name} holds an unsupported key type")
-    return cast(SigningKey, key)
+    return key
 
 
 def write_certificate(path: Path, cert: x509.Certificate) -> None:

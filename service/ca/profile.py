@@ -12,7 +12,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 DOMAIN_VALIDATED = ObjectIdentifier("2.23.140.1.2.1")
 ORGANIZATION_VALIDATED = ObjectIdentifier("2.23.140.1.2.2")
@@ -130,7 +130,7 @@ def leaf_builder(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer.subject)
-        .public_key(order.public_key)  # type: ignore[arg-type]
+        .public_key(order.public_key)
         .serial_number(order.serial)
         .not_valid_before(order.not_before)
         .not_valid_after(order.not_after)
@@ -171,7 +171,7 @@ def issuing_builder(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, na
         .add_extension(x509.CertificatePolicies([x509.PolicyInformation(DOMAIN_VALIDATED, None)]), critical=False)
         .add_extension(_crl_dp(urls.root_crl), critical=False)
         .add_extension(x509.AuthorityInformationAccess([
-            x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(urls.root_cert))]),
+            x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(urls.root_cert))]),
             critical=False)
     )
 
@@ -188,6 +188,6 @@ def _crl_dp(url: str) -> x509.CRLDistributionPoints:
 
 def _aia(ocsp_url: str, ca_url: str) -> x509.AuthorityInformationAccess:
     return x509.AuthorityInformationAccess([
-        x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)),
-        x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_url)),
+        x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)),
+        x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(ca_url)),
     ])

@@ -6,6 +6,7 @@ import csv
 import json
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 import click
 
@@ -46,7 +47,7 @@ def verify() -> None:
 @click.option("--before", type=click.DateTime(), default=None, help="UTC")
 @click.option("--out", type=click.File("w"), default="-")
 def export(event: str | None, actor: str | None, subject: str | None, after: datetime | None,
-           before: datetime | None, out: click.utils.LazyFile) -> None:
+           before: datetime | None, out: TextIO) -> None:
     """Write matching events as JSON lines, oldest first."""
     setup_logging()
     q = AuditQuery(event, actor, subject, _utc(after), _utc(before))
@@ -68,7 +69,7 @@ CSV_FIELDS = ["serial_number", "status", "requester", "common_name", "not_before
               "revoked_at", "revocation_reason", "sha256_fingerprint", "request_id"]
 
 
-def _write_certificates(q: InventoryQuery, fmt: str, out: click.utils.LazyFile) -> int:
+def _write_certificates(q: InventoryQuery, fmt: str, out: TextIO) -> int:
     count = 0
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS) if fmt == "csv" else None
     if writer:
@@ -88,7 +89,7 @@ def _write_certificates(q: InventoryQuery, fmt: str, out: click.utils.LazyFile) 
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl", show_default=True)
 @click.option("--status", type=click.Choice(["valid", "expired", "revoked"]), default=None)
 @click.option("--out", type=click.File("w"), default="-")
-def certs_export(fmt: str, status: str | None, out: click.utils.LazyFile) -> None:
+def certs_export(fmt: str, status: str | None, out: TextIO) -> None:
     """Write the inventory as CSV or JSON lines."""
     setup_logging()
     _write_certificates(InventoryQuery(status=status), fmt, out)
@@ -98,7 +99,7 @@ def certs_export(fmt: str, status: str | None, out: click.utils.LazyFile) -> Non
 @click.option("--days", type=int, default=30, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--out", type=click.File("w"), default="-")
-def certs_expiring(days: int, fmt: str, out: click.utils.LazyFile) -> None:
+def certs_expiring(days: int, fmt: str, out: TextIO) -> None:
     """Report valid certificates that expire within DAYS."""
     setup_logging()
     count = _write_certificates(InventoryQuery(expiring_within_days=days), fmt, out)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Table, Text, UniqueConstraint
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
@@ -256,4 +256,12 @@ class CrlState(SQLModel, table=True):
 
 # The hot path builds answer rows with `model_construct`, which skips the first-use hook that
 # would configure the mappers; configure them here, once, when the models are defined.
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for direct statements (SQLModel sets `__table__` untyped)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
 configure_mappers()

@@ -31,7 +31,7 @@ class InventoryQuery:
 
 
 def _name_filter(kind: str, low: str, high: str | None = None) -> Any:
-    cond = [CertificateName.certificate_id == Certificate.id, CertificateName.kind == kind]
+    cond: list[Any] = [CertificateName.certificate_id == Certificate.id, CertificateName.kind == kind]
     cond += [CertificateName.value >= low, CertificateName.value <= high] if high is not None else [CertificateName.value == low]
     return exists().where(and_(*cond))
 

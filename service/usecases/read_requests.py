@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.db.models import Approval, Certificate, CertificateRequest, Review, Role
 from service.errors import Forbidden, NotFound
@@ -31,4 +31,4 @@ def read_request(session: Session, request_id: str, reader: Principal) -> Reques
 
 def approvals_of(session: Session, review_id: str) -> list[Approval]:
     """Every approval and rejection recorded on an exception, oldest first."""
-    return list(session.exec(select(Approval).where(Approval.exception_id == review_id).order_by(Approval.at, Approval.id)).all())
+    return list(session.exec(select(Approval).where(Approval.exception_id == review_id).order_by(col(Approval.at), col(Approval.id))).all())

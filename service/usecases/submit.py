@@ -12,7 +12,7 @@ from policies.decision import Decision, Verdict
 from service.audit.log import append_event
 from service.csr import VerifiedCsr, load_csr, request_facts
 from service.db.direct import DirectUnit
-from service.db.models import Certificate, CertificateRequest, RequestStatus, Review, ReviewStatus
+from service.db.models import Certificate, CertificateRequest, RequestStatus, Review, ReviewStatus, table_of
 from service.db.session import Database
 from service.errors import PolicyRejected
 from service.issuance import Issuer, record_certificate
@@ -94,8 +94,8 @@ def submit_request(
     return record
 
 
-_INSERT_REQUEST = CertificateRequest.__table__.insert()
-_INSERT_REVIEW = Review.__table__.insert()
+_INSERT_REQUEST = table_of(CertificateRequest).insert()
+_INSERT_REVIEW = table_of(Review).insert()
 _STATUS = {Verdict.ISSUE: RequestStatus.ISSUED, Verdict.REJECT: RequestStatus.REJECTED,
            Verdict.EXCEPTION: RequestStatus.PENDING_EXCEPTION}
 
