@@ -1,7 +1,8 @@
 """The database handle: one engine per process, read and write units of work.
 
 SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` for writes, so two writers never
-deadlock on a lock upgrade; PostgreSQL gets a plain pool. Both run the same code.
+deadlock on a lock upgrade, and a cross-process writer lock in front of every write
+(`service.db.writer_lock`); PostgreSQL gets a plain pool. Both run the same code.
 """
 
 from __future__ import annotations
