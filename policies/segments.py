@@ -21,7 +21,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from itertools import compress, islice, repeat
+from itertools import chain, compress, islice, repeat
 from operator import and_, eq, lshift, lt, or_, rshift, sub
 
 _M64 = (1 << 64) - 1
@@ -242,15 +242,17 @@ def _sort_keys(columns: Columns, tails: array[int], by_id: array[int] | None) ->
 def _ranked(keys: array[int] | list[int], rank_bits: int, by_id: array[int] | None) -> Iterator[tuple[int, int]]:
     """(row, first address << plen bits | prefix length) in preorder, from sort keys (sorted here).
 
-    The rank and the shift are taken off by C loops, a sorted chunk at a time, so that the
-    sweep's own loop does not.
+    The rank and the shift are taken off by C loops, a sorted chunk at a time, and the chunks
+    are chained in C too, so that no Python frame runs per key outside the sweep's loop.
     """
-    top_rank = (1 << rank_bits) - 1
-    for chunk in _sorted_chunks(keys):
-        rows: Iterable[int] = map(sub, repeat(top_rank), map(and_, chunk, repeat(top_rank)))
-        if by_id is not None:
-            rows = map(by_id.__getitem__, rows)
-        yield from zip(rows, map(rshift, chunk, repeat(rank_bits)))  # noqa: B905
+    return chain.from_iterable(map(partial(_ranked_chunk, (1 << rank_bits) - 1, rank_bits, by_id), _sorted_chunks(keys)))
+
+
+def _ranked_chunk(top_rank: int, rank_bits: int, by_id: array[int] | None, chunk: list[int]) -> Iterator[tuple[int, int]]:
+    rows: Iterable[int] = map(sub, repeat(top_rank), map(and_, chunk, repeat(top_rank)))
+    if by_id is not None:
+        rows = map(by_id.__getitem__, rows)
+    return zip(rows, map(rshift, chunk, repeat(rank_bits)))  # noqa: B905
 
 
 def _sweep(preorder: Iterable[tuple[int, int]], width: int, parents: array[int],
