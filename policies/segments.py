@@ -21,8 +21,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from itertools import compress, islice, repeat
-from operator import and_, eq, lshift, lt, or_, rshift
+from itertools import chain, compress, islice, repeat
+from operator import and_, eq, lshift, lt, or_, rshift, sub
 
 _M64 = (1 << 64) - 1
 NO_RANGE = _M64  # the answer record of a segment that no range covers
@@ -54,8 +54,8 @@ class Columns:
         """Make room for ids outside 0..2**32-1 or owner numbers past 2**24 (OverflowError)."""
         self.ids, self.tails = array("q", self.ids), array("Q", self.tails)
 
-    def extend(self, ids: Sequence[int], tails: list[int], heads: Iterable[int]) -> None:
-        """Add IPv4 rows in bulk (`RangeIndex.build`'s C-loop path)."""
+    def extend(self, ids: Sequence[int], tails: list[int], heads: Iterable[int], lows: Iterable[int] = ()) -> None:
+        """Add rows in bulk (the C-loop paths of `range_rows`): IPv4 heads, or IPv6 halves."""
         count = len(self.ids)
         try:
             self.ids.extend(ids)
@@ -66,6 +66,7 @@ class Columns:
             self.ids.extend(ids)
             self.tails.extend(tails)
         self.heads.extend(heads)
+        self.lows.extend(lows)
 
     def append(self, range_id: int, first: int, prefix_len: int, owner: int) -> None:
         """Add one row."""
@@ -97,11 +98,21 @@ class SegmentTable:
         self.ids, self.tails, columns.ids, columns.tails = columns.ids, columns.tails, array("I"), array("I")
         n = len(self.ids)
         self.by_id = _order_by_id(self.ids)
-        keys, rank_bits = _sort_keys(columns, self.tails, self.by_id)
+        heads = columns.heads
+        # Rows already in preorder (an import writes them in address order, so ids follow it)
+        # need no sort keys and no sort: the row number is the position.
+        presorted = width == 32 and self.by_id is None and all(map(lt, heads, islice(heads, 1, None)))
+        preorder: Iterable[tuple[int, int]]
+        if presorted:
+            preorder = enumerate(heads)
+        else:
+            keys, rank_bits = _sort_keys(columns, self.tails, self.by_id)
+            preorder = _ranked(keys, rank_bits, self.by_id)
         if width == 32:  # `firsts` serves compaction
-            heads, columns.heads = columns.heads, array("Q")
+            columns.heads = array("Q")
             self.firsts, self.lows = array("I", map(rshift, heads, repeat(6))), array("Q")
-            del heads
+            if not presorted:  # the sweep reads the keys instead: let the heads go now
+                heads = array("Q")
         else:
             self.firsts, self.lows, columns.heads, columns.lows = columns.heads, columns.lows, array("Q"), array("Q")
         self.alive = bytearray(b"\x01") * n
@@ -110,7 +121,7 @@ class SegmentTable:
         won = array("i", [-1])  # the winning row of each segment
         if width == 32:
             self.starts = array("I", [0])
-            _sweep(keys, rank_bits, width, self.by_id, self.parents, self.starts.append, won)
+            _sweep(preorder, width, self.parents, self.starts.append, won)
         else:
             self.starts, self.start_lows = his, los = array("Q", [0]), array("Q", [0])
 
@@ -118,8 +129,8 @@ class SegmentTable:
                 his.append(point >> 64)
                 los.append(point & _M64)
 
-            _sweep(keys, rank_bits, width, self.by_id, self.parents, add_start, won)
-        del keys
+            _sweep(preorder, width, self.parents, add_start, won)
+        del preorder, heads
         # An answer record packs (id, owner number, prefix length) into 64 bits, so that a lookup
         # touches one array after the bisection; rows stand in for ids too big to pack.
         if self.by_id is None and n:
@@ -228,45 +239,57 @@ def _sort_keys(columns: Columns, tails: array[int], by_id: array[int] | None) ->
     return list(keys), rank_bits
 
 
-def _sweep(keys: array[int] | list[int], rank_bits: int, width: int, by_id: array[int] | None,
-           parents: array[int], add_start: Callable[[int], object], won: array[int]) -> None:
+def _ranked(keys: array[int] | list[int], rank_bits: int, by_id: array[int] | None) -> Iterator[tuple[int, int]]:
+    """(row, first address << plen bits | prefix length) in preorder, from sort keys (sorted here).
+
+    The rank and the shift are taken off by C loops, a sorted chunk at a time, and the chunks
+    are chained in C too, so that no Python frame runs per key outside the sweep's loop.
+    """
+    return chain.from_iterable(map(partial(_ranked_chunk, (1 << rank_bits) - 1, rank_bits, by_id), _sorted_chunks(keys)))
+
+
+def _ranked_chunk(top_rank: int, rank_bits: int, by_id: array[int] | None, chunk: list[int]) -> Iterator[tuple[int, int]]:
+    rows: Iterable[int] = map(sub, repeat(top_rank), map(and_, chunk, repeat(top_rank)))
+    if by_id is not None:
+        rows = map(by_id.__getitem__, rows)
+    return zip(rows, map(rshift, chunk, repeat(rank_bits)))  # noqa: B905
+
+
+def _sweep(preorder: Iterable[tuple[int, int]], width: int, parents: array[int],
+           add_start: Callable[[int], object], won: array[int]) -> None:
     """Cut the address space into segments won by the deepest row; fill `parents`.
 
-    The build's bottleneck (a million iterations), so the loop does the least it can. Several
-    boundaries can fall on one address; the last one (the deepest) wins there.
+    `preorder` gives (row, first address << plen bits | prefix length) by first address, then
+    length. The build's bottleneck (a million iterations), so the loop does the least it can.
+    Several boundaries can fall on one address; the last one (the deepest) wins there.
     """
     plen_bits = _PLEN_BITS[width]
-    top_rank, plen_mask, end = (1 << rank_bits) - 1, (1 << plen_bits) - 1, 1 << width
+    plen_mask, end = (1 << plen_bits) - 1, 1 << width
     host = [(1 << (width - p)) - 1 for p in range(width + 1)]
     stack: list[tuple[int, int]] = [(end, -1)]  # (last address, row); the sentinel never closes
     push, pop, add_won = stack.append, stack.pop, won.append
     top_last, top_row, prev = end, -1, 0  # prev: where the newest segment starts
-    for chunk in _sorted_chunks(keys):
-        for key in chunk:
-            row = top_rank - (key & top_rank)
-            if by_id is not None:
-                row = by_id[row]
-            key >>= rank_bits
-            first = key >> plen_bits
-            while top_last < first:  # close the prefixes that end before this one
-                point = top_last + 1
-                pop()
-                top_last, top_row = stack[-1]
-                if point == prev:
-                    won[-1] = top_row
-                else:
-                    add_start(point)
-                    add_won(top_row)
-                    prev = point
-            parents[row] = top_row
-            if first == prev:
-                won[-1] = row
+    for row, key in preorder:
+        first = key >> plen_bits
+        while top_last < first:  # close the prefixes that end before this one
+            point = top_last + 1
+            pop()
+            top_last, top_row = stack[-1]
+            if point == prev:
+                won[-1] = top_row
             else:
-                add_start(first)
-                add_won(row)
-                prev = first
-            top_last, top_row = first | host[key & plen_mask], row
-            push((top_last, row))
+                add_start(point)
+                add_won(top_row)
+                prev = point
+        parents[row] = top_row
+        if first == prev:
+            won[-1] = row
+        else:
+            add_start(first)
+            add_won(row)
+            prev = first
+        top_last, top_row = first | host[key & plen_mask], row
+        push((top_last, row))
     while len(stack) > 1:
         point = top_last + 1
         pop()

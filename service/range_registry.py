@@ -11,6 +11,7 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -37,8 +38,12 @@ def _return_free_memory() -> None:
         pass
 
 
-def _owned_rows(session: Session) -> Iterator[tuple[int, str, str]]:
-    """Every owned range in id order, streamed from the driver's own cursor.
+_IPV4_ROWS = "SELECT id, first_high, prefix_len, owner FROM owned_ranges WHERE version = 4 ORDER BY id"
+_IPV6_ROWS = "SELECT id, first_high, first_low, prefix_len, owner FROM owned_ranges WHERE version = 6 ORDER BY id"
+
+
+def _driver_rows(session: Session, sql: str) -> Iterator[tuple[Any, ...]]:
+    """Rows of `sql`, in order, streamed from the driver's own cursor once iteration starts.
 
     SQLAlchemy's result rows cost three times the driver's on a million-row load, and
     `fetchall` would hold every row at once beside the index being built.
@@ -47,11 +52,21 @@ def _owned_rows(session: Session) -> Iterator[tuple[int, str, str]]:
     assert dbapi_connection is not None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("SELECT id, cidr, owner FROM owned_ranges ORDER BY id")
+        cursor.execute(sql)
         while rows := cursor.fetchmany(_FETCH_ROWS):
             yield from rows
     finally:
         cursor.close()
+
+
+def _build_from_table(session: Session) -> RangeIndex:
+    """Every owned range from its numeric columns, by family and in id order (no text parsed).
+
+    The two statements may see different commits under READ COMMITTED; that is safe because the
+    caller read the change log's head first and replays every later change (replays are
+    idempotent), as with any build.
+    """
+    return RangeIndex.build_stored(_driver_rows(session, _IPV4_ROWS), _driver_rows(session, _IPV6_ROWS))
 
 
 class RangeRegistry:
@@ -90,7 +105,7 @@ class RangeRegistry:
                 changes = session.exec(select(RangeChange).where(RangeChange.seq > self._seq).order_by(RangeChange.seq)).all()
             if self._index is None or any(c.op == "reload" for c in changes):
                 self._index = None  # let the old index go before the new one is built
-                self._index = RangeIndex.build(_owned_rows(session))
+                self._index = _build_from_table(session)
                 _return_free_memory()
                 self._seq = latest
             else:

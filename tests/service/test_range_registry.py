@@ -59,3 +59,37 @@ def test_bulk_import_makes_workers_rebuild(database_url: str) -> None:
     assert worker.covers(ip("44.7.207.9"))
     assert len(worker.current()) == 2000
     db.dispose()
+
+
+def _numeric_columns_agree_with_cidr(db: Database) -> int:
+    """Every row's numeric form is its CIDR text's; returns the row count."""
+    from policies.cidr import parse_cidr
+    from policies.range_rows import stored_first
+
+    with db.read() as session:
+        rows = session.connection().exec_driver_sql(
+            "SELECT cidr, version, first_high, first_low, prefix_len FROM owned_ranges").all()
+    for cidr, version, high, low, plen in rows:
+        parsed = parse_cidr(cidr)
+        assert (version, high, low, plen) == (parsed.version, *stored_first(parsed.version, parsed.first), parsed.prefix_len), cidr
+    return len(rows)
+
+
+def test_add_and_import_write_the_numeric_form_and_ids_follow_the_addresses(database_url: str) -> None:
+    db = Database(database_url)
+    with db.write() as session:
+        add_range(session, cidr="ff00::/8", owner="top-bit", actor="a", now=NOW)
+        add_range(session, cidr="2001:db8::/32", owner="doc", actor="a", now=NOW)
+        add_range(session, cidr="10.0.0.0/8", owner="ten", actor="a", now=NOW)
+    lines = ["203.0.113.0/24,z\n", "10.1.0.0/16,a\n", "fc00::/7,u\n", "10.0.0.0/8,dup\n", "10.0.0.0/16,b\n"]
+    with db.write() as session:
+        import_ranges(session, parse_import(lines), actor="cli", now=NOW)
+    assert _numeric_columns_agree_with_cidr(db) == 7
+    with db.read() as session:
+        imported = [c for (c,) in session.connection().exec_driver_sql("SELECT cidr FROM owned_ranges WHERE id > 3 ORDER BY id")]
+    assert imported == ["10.0.0.0/16", "10.1.0.0/16", "203.0.113.0/24", "fc00::/7"]
+    worker = RangeRegistry(db)
+    for address, owner in [("10.0.3.4", "b"), ("10.2.0.1", "ten"), ("ff01::1", "top-bit"), ("fd00::1", "u"), ("2001:db8::1", "doc")]:
+        match = worker.lookup(ip(address))
+        assert match is not None and match.owner == owner, address
+    db.dispose()
