@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from policies import cidr as _cidr
 from policies.addresses import IpAddress
-from policies.cidr import Cidr, InvalidCidr, format_prefix, parse_address, parse_cidr, parse_prefix
+from policies.cidr import Cidr, InvalidCidr, format_prefix, parse_address, parse_cidr
 from policies.range_rows import OwnerNumbers, load_rows, load_stored_rows
 from policies.segments import NO_RANGE, Columns, DuplicateRangeId, SegmentTable
 

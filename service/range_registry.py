@@ -10,11 +10,11 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from policies.addresses import IpAddress
 from policies.ownership import RangeIndex, RangeMatch
@@ -100,9 +100,10 @@ class RangeRegistry:
         """Catch up with the database now: a full build the first time, a replay afterwards."""
         with self._lock, self._db.read() as session:
             latest = session.exec(select(func.max(RangeChange.seq))).one() or 0
-            changes = []
+            changes: Sequence[RangeChange] = ()
             if self._index is not None and latest > self._seq:
-                changes = session.exec(select(RangeChange).where(RangeChange.seq > self._seq).order_by(RangeChange.seq)).all()
+                changes = session.exec(select(RangeChange).where(col(RangeChange.seq) > self._seq)
+                                       .order_by(col(RangeChange.seq))).all()
             if self._index is None or any(c.op == "reload" for c in changes):
                 self._index = None  # let the old index go before the new one is built
                 self._index = _build_from_table(session)
