@@ -127,8 +127,32 @@ def parse_range_line(line: str) -> tuple[Cidr, str] | None:
     Raises:
         InvalidCidr: the CIDR part is invalid.
     """
+    fields = parse_range_fields(line)
+    if fields is None:
+        return None
+    version, first, prefix_len, text, owner = fields
+    return Cidr(version, first, first | (_V4_HOST if version == 4 else _V6_HOST)[prefix_len], prefix_len, text), owner
+
+
+def parse_range_fields(line: str) -> tuple[Literal[4, 6], int, int, str, str] | None:
+    """`parse_range_line` as plain fields: (version, first, prefix length, canonical text, owner).
+
+    The bulk import's path: no `Cidr` per line, and an IPv4 prefix's canonical text is the text
+    given, because a dotted quad that `parse_address` accepts (no leading zeros, each part
+    0..255) and a length in `_PREFIX_TEXT` are already spelled canonically
+    (`tests/policies/test_cidr.py` holds it to `format_prefix`).
+
+    Raises:
+        InvalidCidr: the CIDR part is invalid.
+    """
     content = line.split("#", 1)[0].strip()
     if not content:
         return None
     cidr_text, _, owner = content.partition(",")
-    return parse_cidr(cidr_text), owner.strip()
+    cidr_text = cidr_text.strip()
+    version, first, prefix_len = parse_prefix(cidr_text)
+    if version == 4 and "/" in cidr_text:
+        text = cidr_text
+    else:
+        text = format_prefix(version, first, prefix_len)
+    return version, first, prefix_len, text, owner.strip()

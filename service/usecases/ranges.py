@@ -10,20 +10,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from operator import itemgetter
+from datetime import datetime
 from typing import NamedTuple
 
 from sqlmodel import Session, col, func, select
 
-from policies.cidr import Cidr, InvalidCidr, parse_cidr, parse_range_line
+from policies.cidr import Cidr, InvalidCidr, parse_cidr, parse_range_fields
 from policies.range_rows import stored_first
 from service.audit.log import append_event
-from service.db.models import OwnedRange, RangeChange
+from service.db.models import OwnedRange, RangeChange, table_of
 from service.errors import BadRequest, Conflict, NotFound
 
 IMPORT_CHUNK = 20_000
-_ADDRESS_ORDER = itemgetter(2, 3, 4, 5)  # ImportedRange: version, first_high, first_low, prefix_len
+_M64 = (1 << 64) - 1
 
 
 def add_range(session: Session, *, cidr: str, owner: str, actor: str, now: datetime) -> OwnedRange:
@@ -96,6 +95,12 @@ def _numeric_form(cidr: Cidr) -> NumericForm:
     return NumericForm(cidr.version, *stored_first(cidr.version, cidr.first), cidr.prefix_len)
 
 
+def _address_order(r: ImportedRange) -> int:
+    """One integer per range ordering by (version, first address, prefix length): a sort on
+    tuples of four compares three times slower on a million rows."""
+    return r[2] << 140 | (r[3] & _M64) << 72 | (r[4] & _M64) << 8 | r[5]
+
+
 class ImportedRange(NamedTuple):
     """One checked line of an import: canonical CIDR, owner, and the CIDR's numeric form."""
 
@@ -126,13 +131,13 @@ def parse_import(lines: Iterable[str], progress: Callable[[int], None] | None = 
         if progress is not None and number % 10_000 == 0:
             progress(10_000)
         try:
-            parsed = parse_range_line(line)
+            fields = parse_range_fields(line)
         except InvalidCidr as exc:
             rejected.append((number, line.rstrip("\n"), str(exc)))
             continue
-        if parsed is not None:
-            cidr, owner = parsed
-            ranges[cidr.text] = ImportedRange(cidr.text, owner, *_numeric_form(cidr))
+        if fields is not None:
+            version, first, prefix_len, text, owner = fields
+            ranges[text] = ImportedRange(text, owner, version, *stored_first(version, first), prefix_len)
     return ParsedImport(list(ranges.values()), rejected, digest.hexdigest())
 
 
@@ -145,9 +150,10 @@ def import_ranges(session: Session, parsed: ParsedImport, *, actor: str, now: da
     if parsed.rejected:
         raise BadRequest(f"{len(parsed.rejected)} lines rejected; nothing imported")
     existing = set(session.exec(select(OwnedRange.cidr)).all())
-    # In address order (IPv4 first, then IPv6 by its signed halves), so that ids follow the
-    # addresses and a worker's build finds its IPv4 rows presorted (no sort of a million keys).
-    new = sorted((r for r in parsed.ranges if r.cidr not in existing), key=_ADDRESS_ORDER)
+    # In address order (IPv4 first), so that ids follow the addresses and a worker's build
+    # finds its IPv4 rows presorted (no sort of a million keys).
+    new = [r for r in parsed.ranges if r.cidr not in existing]
+    new.sort(key=_address_order)
     append_event(session, event="range:imported", actor=actor, subject="ranges",
                  data={"added": len(new), "unchanged": len(parsed.ranges) - len(new), "file_sha256": parsed.sha256}, at=now)
     # The driver's executemany, not the ORM: a million rows through SQLAlchemy's per-row type
@@ -156,7 +162,9 @@ def import_ranges(session: Session, parsed: ParsedImport, *, actor: str, now: da
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     sql = (f"INSERT INTO owned_ranges (cidr, owner, version, first_high, first_low, prefix_len, created_at, created_by)"
            f" VALUES ({', '.join([marker] * 8)})")
-    stamp = now.astimezone(UTC).replace(tzinfo=None)  # the UtcDateTime column's stored form
+    # The column type's own stored form, made once (the driver's adapter would format every row).
+    stamp = table_of(OwnedRange).c.created_at.type.bind_processor(connection.dialect)
+    stamp = stamp(now) if stamp is not None else now
     for start in range(0, len(new), IMPORT_CHUNK):
         connection.exec_driver_sql(sql, [(*r, stamp, actor) for r in new[start:start + IMPORT_CHUNK]])
     # One 'reload' change: workers rebuild from the table instead of replaying a million rows.
