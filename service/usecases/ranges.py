@@ -163,8 +163,8 @@ def import_ranges(session: Session, parsed: ParsedImport, *, actor: str, now: da
     sql = (f"INSERT INTO owned_ranges (cidr, owner, version, first_high, first_low, prefix_len, created_at, created_by)"
            f" VALUES ({', '.join([marker] * 8)})")
     # The column type's own stored form, made once (the driver's adapter would format every row).
-    stamp = table_of(OwnedRange).c.created_at.type.bind_processor(connection.dialect)
-    stamp = stamp(now) if stamp is not None else now
+    bind = table_of(OwnedRange).c.created_at.type.bind_processor(connection.dialect)
+    stamp = bind(now) if bind is not None else now
     for start in range(0, len(new), IMPORT_CHUNK):
         connection.exec_driver_sql(sql, [(*r, stamp, actor) for r in new[start:start + IMPORT_CHUNK]])
     # One 'reload' change: workers rebuild from the table instead of replaying a million rows.
