@@ -8,9 +8,11 @@ audit-log lock, so change numbers commit in order and a replay never skips one.
 from __future__ import annotations
 
 import ctypes
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func
@@ -36,6 +38,24 @@ def _return_free_memory() -> None:
         libc.malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of a full build.
+
+    A build allocates millions of tuples and ints, none in a reference cycle, and the collector
+    would walk the growing heap again and again for nothing. On 885,653 ranges, six alternating
+    builds each: CPU 3.1-5.1 s (median 4.2) with it, 3.1-4.1 s (median 3.95) without. It is
+    switched back on (when it was on) however the build ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _IPV4_ROWS = "SELECT id, first_high, prefix_len, owner FROM owned_ranges WHERE version = 4 ORDER BY id"
@@ -106,7 +126,8 @@ class RangeRegistry:
                                        .order_by(col(RangeChange.seq))).all()
             if self._index is None or any(c.op == "reload" for c in changes):
                 self._index = None  # let the old index go before the new one is built
-                self._index = _build_from_table(session)
+                with _no_cycle_collection():
+                    self._index = _build_from_table(session)
                 _return_free_memory()
                 self._seq = latest
             else:

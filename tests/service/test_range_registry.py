@@ -93,3 +93,27 @@ def test_add_and_import_write_the_numeric_form_and_ids_follow_the_addresses(data
         match = worker.lookup(ip(address))
         assert match is not None and match.owner == owner, address
     db.dispose()
+
+
+def test_a_full_build_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    from service.range_registry import _no_cycle_collection
+
+    assert gc.isenabled()
+    with _no_cycle_collection():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _no_cycle_collection():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    try:
+        with _no_cycle_collection():
+            raise RuntimeError("a failed build")
+    except RuntimeError:
+        pass
+    assert gc.isenabled()
