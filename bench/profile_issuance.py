@@ -7,7 +7,8 @@
    sample is charged to one step of the request (the first matching rule in `STEPS`), so the
    shares add up to 100 %; the server's CPU ms/request turns shares into milliseconds. Library
    totals (any frame of SQLAlchemy, pkilint, marshmallow, ... on the stack) are printed beside.
-2. `Linter.lint` alone on certgate's own leaf: ms per certificate, its phases, and the
+2. `Linter.lint` alone on certgate's own leaves (each with its own key, names and serial): ms per
+   certificate with and without its memo (taking turns on each leaf), its phases, and the
    validators that take the time (pkilint's recursive walk re-implemented with timers).
 
 Raw collapsed stacks (flamegraph.pl input) go to bench/results/profile-lint-{off,on}.txt and
@@ -170,8 +171,9 @@ def profile_server(lint: bool, seconds: float, concurrency: int, work: Path, tok
 # pkilint alone
 
 
-def sample_leaf(work: Path) -> bytes:
-    """certgate's own lint input: a leaf from its profile, signed by a throwaway key as `issue` does."""
+def sample_leaves(work: Path, n: int) -> list[bytes]:
+    """certgate's own lint input: `n` leaves from its profile, each with its own key, names and
+    serial (as issuance sees them), signed by a throwaway key as `issue` does."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -182,13 +184,16 @@ def sample_leaf(work: Path) -> bytes:
     now = datetime.now(UTC)
     init_ca(work / "lint-ca", CaKeyType.P256, None, now, "http://127.0.0.1:8000")
     ca = CertificateAuthority.load(work / "lint-ca", None, "http://127.0.0.1:8000")
-    key = ec.generate_private_key(ec.SECP256R1())
-    order = IssueOrder(public_key=key.public_key(), common_name="h1.bench.example.com",
-                       dns_names=("h1.bench.example.com",), ip_addresses=("5.6.7.8",), not_before=now,
-                       not_after=now + timedelta(days=90), serial=new_serial())
     throwaway = ec.generate_private_key(ec.SECP256R1())
-    cert = leaf_builder(order, ca.issuing_cert, ca.urls).sign(throwaway, signature_hash(throwaway))
-    return cert.public_bytes(serialization.Encoding.DER)
+    leaves = []
+    for i in range(n):
+        key = ec.generate_private_key(ec.SECP256R1())
+        order = IssueOrder(public_key=key.public_key(), common_name=f"h{i}.bench.example.com",
+                           dns_names=(f"h{i}.bench.example.com",), ip_addresses=("5.6.7.8",), not_before=now,
+                           not_after=now + timedelta(days=90), serial=new_serial())
+        cert = leaf_builder(order, ca.issuing_cert, ca.urls).sign(throwaway, signature_hash(throwaway))
+        leaves.append(cert.public_bytes(serialization.Encoding.DER))
+    return leaves
 
 
 def _timed(action: Callable[[Any], Any], n: int, setup: Callable[[], Any] = lambda: None) -> tuple[float, float]:
@@ -204,29 +209,67 @@ def _timed(action: Callable[[Any], Any], n: int, setup: Callable[[], Any] = lamb
     return statistics.median(laps) / 1e6, laps[int(n * 0.9)] / 1e6
 
 
-def lint_breakdown(der: bytes, n: int) -> dict[str, Any]:
-    """Time `Linter.lint` per certificate, its phases, and each validator (match and validate)."""
+def _timed_side_by_side(actions: dict[str, Callable[[Any], Any]], leaves: list[bytes],
+                        setup: Callable[[bytes], Any] = lambda der: der) -> dict[str, tuple[float, float]]:
+    """p50 and p90 CPU ms of each `action(setup(leaf))` over `leaves`, the actions taking turns on
+    every leaf (the first one rotating), so that a neighbour's load on this shared host falls on
+    all of them alike; `setup` runs outside the timer."""
+    laps: dict[str, list[int]] = {name: [] for name in actions}
+    names = list(actions)
+    for i, der in enumerate(leaves):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            arg = setup(der)
+            t = time.thread_time_ns()
+            actions[name](arg)
+            laps[name].append(time.thread_time_ns() - t)
+    out = {}
+    for name, found in laps.items():
+        found.sort()
+        out[name] = (statistics.median(found) / 1e6, found[int(len(found) * 0.9)] / 1e6)
+    return out
+
+
+def lint_breakdown(leaves: list[bytes], n: int) -> dict[str, Any]:
+    """Time `Linter.lint` per certificate (with and without its memo, over distinct leaves), its
+    phases, and each validator (match and validate)."""
     from pkilint import finding_filter
     from pkilint.cabf import serverauth
     from pkilint.validation import ValidatorContainer
 
     from service.ca.lint import LeafKind, Linter
 
-    linter = Linter()  # what issuance runs: validators built once, indexed dispatch
-    plain = Linter(indexed=False)  # pkilint's own walk, which the per-validator timing patches
-    for _ in range(20):
-        linter.lint(der)
-    whole = _timed(lambda _: linter.lint(der), n)
-    compiled = plain._compiled[LeafKind.DV]  # the sample leaf is DV (no organization)
+    der = leaves[0]
+    linter = Linter()  # what issuance runs: validators built once, indexed dispatch, memo
+    unmemoized = Linter(memoized=False)
+    plain = Linter(indexed=False, memoized=False)  # pkilint's own walk, which the per-validator timing patches
+    plain_memo = Linter(indexed=False)  # the same walk with the memo, for the per-validator columns
+    for warm in leaves[:20]:
+        linter.lint(warm), unmemoized.lint(warm)
+    for i, d in enumerate(leaves):  # the findings must not change, on any leaf
+        if i % 10 == 0 and linter.lint(d) != plain.lint(d):
+            raise AssertionError("the memoized linter's findings differ from pkilint's own")
+    side = _timed_side_by_side({"memo": linter.lint, "no memo": unmemoized.lint}, leaves[:n])
+    whole = side["memo"]
+    memo = linter.memo
+    assert memo is not None
+    memo_state = {"entries": len(memo), "hits": memo.hits, "misses": memo.misses,
+                  "kept": sorted(f"{k[0]} {type(v[0]).__name__ if k[0] == 'decode' else k[2]}"
+                                 for k, v in memo.items()
+                                 if k[0] == "uri" or k[2] in der)}  # the entries this leaf shares
+    compiled = plain._compiled[LeafKind.DV]  # the sample leaves are DV (no organization)
     container, filters, loader = compiled._validator, compiled._filters, compiled._loader
-    indexed = linter._compiled[LeafKind.DV]._validator
+    indexed = unmemoized._compiled[LeafKind.DV]._validator
+    indexed_memo = linter._compiled[LeafKind.DV]._validator
     fresh = lambda: loader.load_der_document(der, "certificate")  # noqa: E731
     phases = {
         "load_der_document": _timed(lambda _: fresh(), n),
         "determine_certificate_type": _timed(serverauth.determine_certificate_type, n, fresh),
-        "validate, pkilint's dispatch (decoding + all validators)": _timed(lambda d: container.validate(d.root), n, fresh),
-        "validate, certgate's indexed dispatch": _timed(lambda d: indexed.validate(d.root), n, fresh),
     }
+    phases.update(_timed_side_by_side({
+        "validate, pkilint's dispatch (decoding + all validators)": lambda d: container.validate(d.root),
+        "validate, certgate's indexed dispatch": lambda d: indexed.validate(d.root),
+        "validate, indexed dispatch + memo": lambda d: indexed_memo.validate(d.root),
+    }, leaves[:n], lambda der: loader.load_der_document(der, "certificate")))
     results = container.validate(fresh().root)
     phases["filter_results"] = _timed(lambda _: finding_filter.filter_results(filters, results), n)
 
@@ -252,9 +295,11 @@ def lint_breakdown(der: bytes, n: int) -> dict[str, Any]:
     phases["of which the walk: match() calls alone"] = _timed(lambda _: match_walk(container, decoded.root), n)
 
     # Then the walk again, timing validate() of each matched validator (few calls, so the timers
-    # barely distort it).
-    spent: dict[str, float] = defaultdict(float)
+    # barely distort it), without and with the memo, on distinct leaves.
+    walkers = {"no memo": container, "memo": plain_memo._compiled[LeafKind.DV]._validator}
+    spent: dict[str, dict[str, float]] = {name: defaultdict(float) for name in walkers}
     calls: Counter[str] = Counter()
+    current = ["no memo"]
     original = ValidatorContainer._validate_rec
 
     def timed_rec(self: Any, node: Any, results: list[Any]) -> None:
@@ -265,8 +310,9 @@ def lint_breakdown(der: bytes, n: int) -> dict[str, Any]:
                 else:
                     t = time.thread_time_ns()
                     result = v.validate_wrapper(node)
-                    spent[type(v).__name__] += (time.thread_time_ns() - t) / 1e9
-                    calls[type(v).__name__] += 1
+                    spent[current[0]][type(v).__name__] += (time.thread_time_ns() - t) / 1e9
+                    if current[0] == "no memo":
+                        calls[type(v).__name__] += 1
                 results += result if isinstance(result, list) else [result]
         for child in node.children.values():
             timed_rec(self, child, results)
@@ -274,20 +320,28 @@ def lint_breakdown(der: bytes, n: int) -> dict[str, Any]:
     ValidatorContainer._validate_rec = timed_rec  # type: ignore[method-assign]
     try:
         rounds = max(20, n // 2)
-        for _ in range(rounds):
-            container.validate(fresh().root)
+        for i in range(rounds):  # the two walks take turns on each leaf
+            for name in (list(walkers) if i % 2 else list(walkers)[::-1]):
+                current[0] = name
+                walkers[name].validate(loader.load_der_document(leaves[i % len(leaves)], "certificate").root)
     finally:
         ValidatorContainer._validate_rec = original  # type: ignore[method-assign]
-    per_cert = {k: v * 1e3 / rounds for k, v in spent.items()}
+    per_cert = {k: v * 1e3 / rounds for k, v in spent["no memo"].items()}
+    per_cert_memo = {k: v * 1e3 / rounds for k, v in spent["memo"].items()}
+    calls = Counter({k: c // rounds for k, c in calls.items()})
     top = sorted(per_cert.items(), key=lambda kv: -kv[1])[:15]
     return {
         "lint_ms": {"p50": whole[0], "p90": whole[1]},
+        "lint_ms_side_by_side": {k: {"p50": v[0], "p90": v[1]} for k, v in side.items()},
+        "memo": memo_state,
         "phases_ms_p50": {k: v[0] for k, v in phases.items()},
         "validators": len(flat),
         "nodes": len(nodes),
         "match_calls": calls_per_cert,
         "validate_ms_total": sum(per_cert.values()),
-        "top_validators_ms": [{"validator": k, "ms": v, "calls": calls[k] // rounds} for k, v in top],
+        "validate_ms_total_memo": sum(per_cert_memo.values()),
+        "top_validators_ms": [{"validator": k, "ms": v, "ms_memo": per_cert_memo.get(k, 0.0), "calls": calls[k]}
+                              for k, v in top],
         "findings": sorted({d.finding.code for r in results for d in r.finding_descriptions}),
     }
 
@@ -335,14 +389,23 @@ def render(servers: dict[str, dict[str, Any]], lint: dict[str, Any]) -> str:
         lines.append(f"  {lib:48} | " + " | ".join(
             f"{r['libraries'].get(lib, 0) * 100:6.1f} %{'':7}" if r else f"{'':>15}" for r in (off, on)))
     if lint:
-        lines += ["", f"Linter.lint on certgate's leaf: p50 {lint['lint_ms']['p50']:.2f} ms, p90 {lint['lint_ms']['p90']:.2f} ms "
-                  f"CPU per certificate ({lint['validators']} validators)"]
+        side = lint["lint_ms_side_by_side"]
+        lines += ["", f"Linter.lint on certgate's leaves (distinct keys, names, serials), taking turns, CPU per certificate "
+                  f"({lint['validators']} validators):"]
+        for name, ms in side.items():
+            lines.append(f"  {name:44} p50 {ms['p50']:6.2f} ms   p90 {ms['p90']:6.2f} ms")
+        m = lint["memo"]
+        lines.append(f"  memo: {m['entries']} entries, {m['hits']} hits, {m['misses']} misses; shared by every leaf: "
+                     f"{', '.join(m['kept'])}")
+        lines.append("Phases (p50):")
         for k, v in lint["phases_ms_p50"].items():
-            lines.append(f"  {k:44} {v:7.2f} ms")
+            lines.append(f"  {k:56} {v:7.2f} ms")
         lines.append(f"  {lint['nodes']} nodes, {lint['validators']} validators, {lint['match_calls']} match() calls; "
-                     f"validate() of the matched ones {lint['validate_ms_total']:.2f} ms, the top:")
+                     f"validate() of the matched ones {lint['validate_ms_total']:.2f} ms "
+                     f"({lint['validate_ms_total_memo']:.2f} ms with the memo), the top:")
+        lines.append(f"    {'':58} {'no memo':>9} {'memo':>9}")
         for row in lint["top_validators_ms"]:
-            lines.append(f"    {row['validator']:58} {row['ms']:6.3f} ms  ({row['calls']} calls)")
+            lines.append(f"    {row['validator']:58} {row['ms']:6.3f} ms {row['ms_memo']:6.3f} ms  ({row['calls']} calls)")
         lines.append(f"  findings on the trial certificate: {', '.join(lint['findings']) or 'none'}")
     return "\n".join(lines)
 
@@ -370,7 +433,7 @@ def main() -> None:
         lint: dict[str, Any] = {}
         if args.lint_certs:
             print("timing Linter.lint ...", file=sys.stderr)
-            lint = lint_breakdown(sample_leaf(work), args.lint_certs)
+            lint = lint_breakdown(sample_leaves(work, args.lint_certs), args.lint_certs)
     text = render(servers, lint)
     print(text)
     harness.RESULTS.mkdir(parents=True, exist_ok=True)

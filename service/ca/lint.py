@@ -3,7 +3,9 @@
 Building a pkilint validator tree costs as much as linting some seventy certificates (about
 0.35 s against 5 ms of CPU here), so a `Linter` builds one per certificate type once, up front,
 and reuses it for every lint. No pkilint 0.13 validator writes to itself while it runs, so one
-`Linter` may serve many threads.
+`Linter` may serve many threads. What every leaf of the CA repeats (the extension and issuer
+name values pkilint decodes, the syntax of the CA's URLs) is remembered in a bounded, locked
+memo (`lint_memo`) shared by those threads.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pkilint import finding_filter, loader, validation
 from pkilint.cabf import serverauth
 from pkilint.cabf.serverauth.serverauth_constants import CertificateType
 from pkilint.pkix import certificate as pkix_certificate
+
+from service.ca.lint_memo import LintMemo, memoize
 
 _SEVERITY = validation.ValidationFindingSeverity
 
@@ -122,12 +126,14 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
 class _CompiledLint:
     """One pkilint validator tree and its finding filters, for one certificate type."""
 
-    def __init__(self, cert_type: CertificateType, *, indexed: bool = True) -> None:
+    def __init__(self, cert_type: CertificateType, *, indexed: bool = True, memo: LintMemo | None = None) -> None:
         self._validator = pkix_certificate.create_pkix_certificate_validator_container(
             serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
         )
         if indexed:
             _index_dispatch(self._validator)
+        if memo is not None:
+            memoize(self._validator, memo)
         self._filters = serverauth.create_serverauth_finding_filters(cert_type)
         self._loader = loader.RFC5280CertificateDocumentLoader()
 
@@ -178,12 +184,17 @@ class Linter:
     matches what was actually built.
     """
 
-    def __init__(self, kinds: Iterable[LeafKind] = (LeafKind.DV, LeafKind.OV), *, indexed: bool = True) -> None:
+    def __init__(self, kinds: Iterable[LeafKind] = (LeafKind.DV, LeafKind.OV), *, indexed: bool = True,
+                 memoized: bool = True) -> None:
         """Build the validators for `kinds` now (about 0.35 s of CPU each), never per certificate.
 
-        `indexed=False` keeps pkilint's own dispatch (slower, same findings), for comparison.
+        `indexed=False` keeps pkilint's own dispatch and `memoized=False` decodes every extension
+        and name value and checks every URI afresh (both slower, same findings), for comparison.
+        One `LintMemo` serves all kinds: the issuer name and most of the CA's extensions are the
+        same in DV and OV leaves.
         """
-        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed) for kind in kinds}
+        self.memo = LintMemo() if memoized else None
+        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo) for kind in kinds}
 
     def lint(self, cert_der: bytes, kind: LeafKind | None = None) -> list[LintFinding]:
         """All findings for a DER leaf certificate (`kind` is detected from its policy OID when not given).
