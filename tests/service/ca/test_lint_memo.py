@@ -126,12 +126,12 @@ def test_linting_never_changes_a_remembered_value(leaves: dict[str, bytes]) -> N
     assert len(before) > 10
     for name in _order(list(leaves)):
         linter.lint(leaves[name])
-    after = {key: _shape(result[1]) for key, result in linter.memo.items() if key in before}
-    assert after == {key: shape for key, shape in before.items() if key in after}
+    after = {entry: _shape(result[1]) for entry, result in linter.memo.items() if entry in before}
+    assert after == {entry: shape for entry, shape in before.items() if entry in after}
     assert len(after) > 10
-    for key, result in linter.memo.items():
-        if key[0] == "decode":
-            assert encode(result[1]) == key[2]  # still the DER it was decoded from
+    for entry, result in linter.memo.items():
+        if entry[0] == "decode":
+            assert encode(result[1]) == entry[2]  # still the DER it was decoded from
 
 
 def test_threads_sharing_one_memoized_linter_find_the_same(leaves: dict[str, bytes]) -> None:
@@ -172,9 +172,9 @@ def test_a_memo_entry_only_serves_its_own_schema_object(leaves: dict[str, bytes]
     linter = Linter((LeafKind.DV,), memoized=True)
     linter.lint(leaves["dv-p256"])
     assert linter.memo is not None
-    for key, result in linter.memo.items():
-        if key[0] == "decode":
-            assert key[1] == id(result[0])  # the entry holds its schema, so that id is not reused meanwhile
+    for entry, result in linter.memo.items():
+        if entry[0] == "decode":
+            assert entry[1] == id(result[0])  # the entry holds its schema, so that id is not reused meanwhile
 
 
 def test_long_substrates_are_not_kept(leaves: dict[str, bytes]) -> None:
