@@ -67,7 +67,22 @@ def steps_for(tree: Path) -> tuple[Step, ...]:
             Step("lint: trial signature with the throwaway key", _trial_sign_frame(tree)), *STEPS)
 
 
+def _idle_frames(tree: Path) -> tuple[str, ...]:
+    """Leaf frames where a sampled thread waits rather than runs: py-spy may still sample them.
+
+    The writer lock's poll sleep, and the WAL checkpoint thread between rounds.
+    """
+    waits = ("Condition.wait (", "Event.wait (")
+    lock = tree / "service" / "db" / "writer_lock.py"
+    if not lock.exists():  # an older tree (--source)
+        return waits
+    line = next(i for i, text in enumerate(lock.read_text().splitlines(), 1) if "time.sleep(pause)" in text)
+    return (f"SqliteWriterLock._acquire (service/db/writer_lock.py:{line})", *waits)
+
+
 STEPS = (
+    Step("WAL checkpoint (the worker's background thread)", "WalCheckpointer._run"),
+    Step("SQLite writer lock (flock, without its waits)", "SqliteWriterLock"),
     Step("token auth (hash + SELECT api_tokens)", "current_principal"),
     Step("CSR load + strict DER + signature check", "load_csr"),
     Step("CSR facts", "request_facts"),
@@ -104,16 +119,21 @@ def _frames(stack: str) -> list[str]:
     return [f for f in stack.split(";") if not f.startswith("process ")]
 
 
-def analyse(raw: Path, steps_in_order: tuple[Step, ...]) -> dict[str, Any]:
-    """Charge each worker CPU sample to one step; count library presence (inclusive)."""
+def analyse(raw: Path, steps_in_order: tuple[Step, ...], idle: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Charge each worker CPU sample to one step; count library presence (inclusive).
+
+    Samples of a wait (`idle` leaf frames) are not CPU and are dropped.
+    """
     steps: Counter[str] = Counter()
     libs: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = _frames(stack)
-        if not any(f.startswith("Worker.init_process") for f in frames):
+        if not any(f.startswith(("Worker.init_process", "WalCheckpointer._run")) for f in frames):
             continue  # the arbiter
+        if frames and frames[-1].startswith(idle):
+            continue
         n = int(count)
         total += n
         steps[next(s.name for s in steps_in_order if s.matches(frames))] += n
@@ -159,7 +179,7 @@ def profile_server(lint: bool, seconds: float, concurrency: int, work: Path, tok
             raise RuntimeError(f"py-spy failed: {spy.stderr}")
     wrk = json.loads(next(ln for ln in out.splitlines() if ln.startswith("BENCHJSON ")).removeprefix("BENCHJSON "))
     rps = wrk["requests"] / (wrk["duration_us"] / 1e6)
-    result = analyse(raw, steps_for(source))
+    result = analyse(raw, steps_for(source), _idle_frames(source))
     # CPU ms/request over the sampled window (py-spy pauses the workers a little: an upper bound).
     result["cpu_ms_per_request"] = ticks * 1e3 / harness.TICKS / max(1.0, rps * round(seconds))
     result["rps_under_profiler"] = rps
