@@ -33,6 +33,7 @@ class SqliteWriterLock:
     """The advisory lock of one SQLite database file, reentrant per thread."""
 
     def __init__(self, database: Path, *, timeout: float) -> None:
+        self._database = database
         self.path = database.with_name(database.name + ".writer-lock")
         self._timeout = timeout
         self._held = threading.local()
@@ -55,7 +56,7 @@ class SqliteWriterLock:
             return
         # A descriptor per hold: flock excludes open files, not threads or forked copies.
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = self._open()
         except OSError as exc:  # the data directory is gone or read-only: SQLite could not write either
             raise ServiceUnavailable("the database is unavailable; retry later") from exc
         try:
@@ -67,6 +68,29 @@ class SqliteWriterLock:
                 self._held.depth = 0
         finally:
             os.close(fd)  # closing the last descriptor releases the lock
+
+    def _open(self) -> int:
+        """The lock file, created on first use as SQLite creates its -wal and -shm files: with
+        the database file's permissions and, when run as root, its owner, so that a CLI run as
+        root beside a service running as its own user never locks the service out."""
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            pass
+        try:
+            database = self._database.stat()
+            mode, owner = database.st_mode & 0o666, (database.st_uid, database.st_gid)
+        except FileNotFoundError:
+            mode, owner = 0o600, None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
+        try:
+            os.fchmod(fd, mode)  # not narrowed by the umask, as SQLite does
+            if owner is not None and os.geteuid() == 0:
+                os.fchown(fd, *owner)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
 
     def _acquire(self, fd: int) -> None:
         deadline = time.monotonic() + self._timeout

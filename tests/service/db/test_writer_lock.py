@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -89,15 +90,31 @@ def test_a_nested_hold_in_one_thread_does_not_deadlock(tmp_path: Path) -> None:
         pass
 
 
-def test_the_lock_file_sits_beside_the_database_with_mode_0600(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'certgate.db'}")
+def test_the_lock_file_sits_beside_the_database_with_its_permissions_and_owner(tmp_path: Path) -> None:
+    db_file = tmp_path / "certgate.db"
+    database = Database(f"sqlite:///{db_file}")
     try:
         with database.direct_write():
             pass
+        db_file.chmod(0o640)
         lock_file = tmp_path / "certgate.db.writer-lock"
-        assert lock_file.stat().st_mode & 0o777 == 0o600
+        lock_file.unlink()
+        if os.geteuid() == 0:
+            os.chown(db_file, 4321, 4321)  # a service user; the CLI runs as root
+        with database.direct_write():
+            pass
+        stat = lock_file.stat()
+        assert stat.st_mode & 0o777 == 0o640
+        if os.geteuid() == 0:
+            assert (stat.st_uid, stat.st_gid) == (4321, 4321)
     finally:
         database.dispose()
+
+
+def test_without_a_database_file_yet_the_lock_file_is_private(tmp_path: Path) -> None:
+    with SqliteWriterLock(tmp_path / "none.db", timeout=1).hold():
+        pass
+    assert (tmp_path / "none.db.writer-lock").stat().st_mode & 0o777 == 0o600
 
 
 def test_writes_wait_for_a_holder_in_another_process(tmp_path: Path) -> None:
