@@ -101,6 +101,11 @@ class RangeRegistry:
         self._seq = 0
         self._checked = float("-inf")
 
+    @property
+    def built(self) -> bool:
+        """Whether this process holds an index yet (it builds on first use or `refresh`)."""
+        return self._index is not None
+
     def covers(self, ip: IpAddress) -> bool:
         """True when an owned range contains `ip`."""
         return self.lookup(ip) is not None

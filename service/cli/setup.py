@@ -56,6 +56,7 @@ def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names
     configure_logging()
     app = create_app(s)
     app.config["CERTGATE_METRICS_MULTIPROCESS"] = True
+    app.extensions["certgate"].warm_up()
     options = server_options(host, port, workers, backlog=backlog) | {"metrics_dir": str(metrics_dir)}
     scheme = "http"
     if tls:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from policies.addresses import parse_ip
 from service.db.session import Database
 from service.range_registry import RangeRegistry
+from service.runtime import Runtime
 from service.usecases.ranges import add_range, import_ranges, parse_import, remove_range
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -117,3 +118,13 @@ def test_a_full_build_leaves_the_garbage_collector_as_it_found_it() -> None:
     except RuntimeError:
         pass
     assert gc.isenabled()
+
+
+def test_warm_up_builds_the_index_before_any_lookup(runtime: Runtime) -> None:
+    """`certgate serve` warms up in gunicorn's master, so forked workers start with the index."""
+    with runtime.db.write() as session:
+        add_range(session, cidr="5.6.7.0/24", owner="netops", actor="test", now=datetime.now(UTC))
+    assert not runtime.ranges.built
+    runtime.warm_up()
+    assert runtime.ranges.built
+    assert runtime.ranges.lookup("5.6.7.8") is not None
