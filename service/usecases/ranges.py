@@ -95,12 +95,6 @@ def _numeric_form(cidr: Cidr) -> NumericForm:
     return NumericForm(cidr.version, *stored_first(cidr.version, cidr.first), cidr.prefix_len)
 
 
-def _address_order(r: ImportedRange) -> int:
-    """One integer per range ordering by (version, first address, prefix length): a sort on
-    tuples of four compares three times slower on a million rows."""
-    return r[2] << 140 | (r[3] & _M64) << 72 | (r[4] & _M64) << 8 | r[5]
-
-
 class ImportedRange(NamedTuple):
     """One checked line of an import: canonical CIDR, owner, and the CIDR's numeric form."""
 
@@ -110,6 +104,12 @@ class ImportedRange(NamedTuple):
     first_high: int
     first_low: int
     prefix_len: int
+
+
+def _address_order(r: ImportedRange) -> int:
+    """One integer per range ordering by (version, first address, prefix length): a sort on
+    tuples of four compares three times slower on a million rows."""
+    return r.version << 140 | (r.first_high & _M64) << 72 | (r.first_low & _M64) << 8 | r.prefix_len
 
 
 @dataclass(frozen=True)
