@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, send_from_directory
 from flask_smorest import Api
+from swagger_ui_bundle import swagger_ui_path
 
 from service.api import audit, certificates, exceptions, health, pki, policy, ranges, requests, revocation
 from service.api.errors import register_error_handlers
@@ -13,6 +14,16 @@ from service.api.schemas import ErrorSchema
 from service.config import Settings
 from service.observability import install as install_observability
 from service.runtime import Clock, Runtime, utc_now
+
+
+# Swagger UI's script and styles come from the swagger-ui-bundle package, served by certgate
+# itself: an internal CA often has no way out to a CDN.
+SWAGGER_UI_ASSETS = "/docs/swagger-ui/"
+
+
+def _swagger_ui_asset(filename: str) -> Response:
+    """A file of the bundled Swagger UI (404 outside its folder)."""
+    return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runtime: Runtime | None = None) -> Flask:
@@ -25,6 +36,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
     api = Api()
     api.ERROR_SCHEMA = ErrorSchema  # document the contract's `{"error": {...}}` body, not flask-smorest's own
     api.init_app(app)
+    app.add_url_rule(f"{SWAGGER_UI_ASSETS}<path:filename>", "swagger_ui_assets", _swagger_ui_asset)
     for module in (requests, exceptions, certificates, ranges, audit, policy):
         api.register_blueprint(module.blp)
     for module_bp in (pki.blp, revocation.blp, health.blp):
@@ -50,6 +62,6 @@ def _api_config(settings: Settings) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        "OPENAPI_SWAGGER_UI_URL": SWAGGER_UI_ASSETS,
         "JSON_SORT_KEYS": False,
     }

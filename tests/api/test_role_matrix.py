@@ -118,6 +118,7 @@ MATRIX: list[tuple[str, str, Any, dict[str | None, int]]] = [
     ("GET", "/metrics", None, ALL_OK),
     ("GET", "/openapi.json", None, ALL_OK),
     ("GET", "/docs", None, ALL_OK),
+    ("GET", "/docs/swagger-ui/swagger-ui-bundle.js", None, ALL_OK),
 ]
 
 CASES = [pytest.param(m, p, b, role, e[role], id=f"{m} {p} as {role or 'anonymous'}") for m, p, b, e in MATRIX for role in ROLES]

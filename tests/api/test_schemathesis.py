@@ -58,6 +58,7 @@ UNDOCUMENTED = {
     "/openapi.json": "application/json",
     "/docs": "text/html",
     "/docs/<path:filename>": "",
+    "/docs/swagger-ui/<path:filename>": "",
     "/static/<path:filename>": "",
 }
 
