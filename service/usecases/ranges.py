@@ -39,7 +39,7 @@ def add_range(session: Session, *, cidr: str, owner: str, actor: str, now: datet
     canonical = parsed.text
     if session.exec(select(OwnedRange).where(OwnedRange.cidr == canonical)).first() is not None:
         raise Conflict(f"{canonical} is registered already")
-    row = OwnedRange(cidr=canonical, owner=owner, created_at=now, created_by=actor, **_numeric_form(parsed)._asdict())
+    row = OwnedRange(cidr=canonical, owner=owner, created_at=now, created_by=actor, **_numeric_form(parsed))
     session.add(row)
     session.flush()
     assert row.id is not None
@@ -82,17 +82,10 @@ class ImportResult:
     sha256: str
 
 
-class NumericForm(NamedTuple):
+def _numeric_form(cidr: Cidr) -> dict[str, int]:
     """The numeric columns of an `OwnedRange`, kept beside its CIDR text for the workers' builds."""
-
-    version: int
-    first_high: int
-    first_low: int
-    prefix_len: int
-
-
-def _numeric_form(cidr: Cidr) -> NumericForm:
-    return NumericForm(cidr.version, *stored_first(cidr.version, cidr.first), cidr.prefix_len)
+    first_high, first_low = stored_first(cidr.version, cidr.first)
+    return {"version": cidr.version, "first_high": first_high, "first_low": first_low, "prefix_len": cidr.prefix_len}
 
 
 class ImportedRange(NamedTuple):
