@@ -13,7 +13,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from harness import free_port
+from harness import Server, free_port
 
 SIGN_PATH = "/api/v1/cfssl/sign"
 PROFILE = "certgate-leaf"  # EC leaf keys (the CSR pool): digitalSignature only, as certgate
@@ -67,18 +66,12 @@ def write_bodies(pems: Sequence[bytes], path: Path, profile: str = PROFILE) -> P
     return path
 
 
-@dataclass
-class CfsslServer:
-    """A `cfssl serve` process we started (one Go process: its threads are its workers)."""
+class CfsslServer(Server):
+    """A `cfssl serve` process we started (one Go process: its threads are its workers).
 
-    name: str
-    proc: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-    @property
-    def pids(self) -> list[int]:
-        return [self.proc.pid]
+    `harness.Server` with cfssl's own readiness (a listening port: it has no health check) and
+    shutdown (SIGTERM, no worker processes to clean up).
+    """
 
     @property
     def workers(self) -> list[int]:
