@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 from policies.addresses import parse_ip
 from policies.config import Policy
 from policies.decision import Decision
-from service.audit.log import append_event
+from service.audit.log import NewEvent, append_events
 from service.ca.authority import CertificateAuthority, IssuedCertificate, new_serial
 from service.ca.lint import INTERNAL_NAME_CODES, Linter, LintFinding, is_ca_url_finding
 from service.ca.profile import IssueOrder
@@ -131,10 +131,13 @@ def record_certificate(
     actor: str,
     now: datetime,
     cause: dict[str, str | None],
+    preceded_by: Sequence[NewEvent] = (),
 ) -> Certificate:
     """Insert the certificate, its searchable names and its `certificate:issued` event.
 
-    Direct statements: the hot path of every issuance. The returned row is for the answer only.
+    `preceded_by` are events of the same transaction that come before the issuance in the log
+    (the submission's), appended in the same batch. Direct statements: the hot path of every
+    issuance. The returned row is for the answer only.
     """
     cert = issued.certificate
     values: dict[str, Any] = {
@@ -154,8 +157,7 @@ def record_certificate(
     names = {("ip", ip_key(ip)) for ip in request.named_ips}
     names |= {("dns", dns_key(n)) for n in issued.dns_names}
     unit.insert_many(_INSERT_NAME, [{"certificate_id": row.id, "kind": k, "value": v} for k, v in sorted(names)])
-    append_event(
-        unit,
+    issued_event = NewEvent(
         event="certificate:issued",
         actor=actor,
         subject=f"certificate:{issued.serial_hex}",
@@ -170,4 +172,5 @@ def record_certificate(
         },
         at=now,
     )
+    append_events(unit, [*preceded_by, issued_event])
     return row

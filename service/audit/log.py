@@ -1,18 +1,21 @@
 """Appending to the audit log inside the caller's transaction.
 
-Every writer takes the next index by incrementing the single `audit_head` row
+Every writer takes the next indexes by advancing the single `audit_head` row
 (`UPDATE … RETURNING`): PostgreSQL row-locks it until the transaction ends and SQLite holds its
 write lock anyway, so indexes are gap-free and commit in order even with many workers and
 instances. The same transaction carries the state change, so both land or neither does.
+A transaction that records several events (an issuance: submitted, then issued) appends them
+together: one head update and one batched insert, two statements fewer on the hot path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import BigInteger, bindparam, update
 from sqlmodel import Session
 
 from service.audit.canonical import event_leaf_hash
@@ -20,8 +23,40 @@ from service.db.direct import DirectUnit
 from service.db.models import AuditEvent, AuditHead, table_of
 
 _HEAD = table_of(AuditHead)
-_NEXT_INDEX = update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + 1).returning(_HEAD.c.size)
+_ADVANCE = update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + bindparam("count", type_=BigInteger)).returning(_HEAD.c.size)
 _INSERT = table_of(AuditEvent).insert()
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append: `event` follows the grammar `resource:action` (`request:submitted`)."""
+
+    event: str
+    actor: str
+    subject: str
+    data: Mapping[str, Any]
+    at: datetime
+
+
+def append_events(target: Session | DirectUnit, events: Sequence[NewEvent]) -> list[int]:
+    """Add `events`, in order, as the next leaves of the log; their indexes (committed by the caller).
+
+    Direct statements, not ORM objects: this runs on every submission and under the log lock.
+    Given a session, its pending ORM rows are flushed first, so the events follow the change.
+    """
+    if not events:
+        return []
+    unit = target if isinstance(target, DirectUnit) else DirectUnit.of(target)
+    head = unit.first(_ADVANCE, {"count": len(events)})
+    assert head is not None, "the audit_head row is missing (the initial migration seeds it)"
+    first = int(head[0]) - len(events)
+    rows = []
+    for index, e in enumerate(events, start=first):
+        leaf = event_leaf_hash(index, e.event, e.actor, e.at, e.subject, e.data)
+        rows.append({"index": index, "event": e.event, "actor": e.actor, "at": e.at, "subject": e.subject,
+                     "data": dict(e.data), "leaf_hash": leaf.hex()})
+    unit.insert_many(_INSERT, rows)
+    return [row["index"] for row in rows]
 
 
 def append_event(
@@ -33,17 +68,5 @@ def append_event(
     data: Mapping[str, Any],
     at: datetime,
 ) -> int:
-    """Add one event as the next leaf of the log and return its index (committed by the caller).
-
-    `event` follows the grammar `resource:action` (`request:submitted`, `certificate:issued`).
-    Direct statements, not ORM objects: this runs twice per issuance and under the log lock.
-    Given a session, its pending ORM rows are flushed first, so the event follows the change.
-    """
-    unit = target if isinstance(target, DirectUnit) else DirectUnit.of(target)
-    head = unit.first(_NEXT_INDEX)
-    assert head is not None, "the audit_head row is missing (the initial migration seeds it)"
-    index = int(head[0]) - 1
-    leaf = event_leaf_hash(index, event, actor, at, subject, data)
-    unit.insert(_INSERT, {"index": index, "event": event, "actor": actor, "at": at, "subject": subject,
-                          "data": dict(data), "leaf_hash": leaf.hex()})
-    return index
+    """Add one event as the next leaf of the log and return its index (see `append_events`)."""
+    return append_events(target, [NewEvent(event, actor, subject, data, at)])[0]

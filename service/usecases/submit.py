@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from policies.decision import Decision, Verdict
-from service.audit.log import append_event
+from service.audit.log import NewEvent, append_events
 from service.csr import VerifiedCsr, load_csr, request_facts
 from service.db.direct import DirectUnit
 from service.db.models import Certificate, CertificateRequest, RequestStatus, Review, ReviewStatus, table_of
@@ -76,17 +76,17 @@ def submit_request(
     request = _request_row(csr, submission, decision, actor, now)
     with db.direct_write() as unit:
         unit.insert(_INSERT_REQUEST, request.model_dump())
-        _submitted_event(unit, request, decision, actor, now)
+        submitted = _submitted_event(request, decision, actor, now)
         if decision.verdict is Verdict.REJECT:
-            append_event(unit, event="request:rejected", actor=actor.name, subject=f"request:{request.id}",
-                         data={"codes": [f.code for f in decision.findings]}, at=now)
+            append_events(unit, [submitted, NewEvent("request:rejected", actor.name, f"request:{request.id}",
+                                                     {"codes": [f.code for f in decision.findings]}, now)])
             record = RequestRecord(request)
         elif decision.verdict is Verdict.EXCEPTION:
-            record = RequestRecord(request, review=_open_review(unit, request, decision, judge, actor, now))
+            record = RequestRecord(request, review=_open_review(unit, request, decision, judge, actor, now, submitted))
         else:
             assert issued is not None
             cert = record_certificate(unit, request, issued, actor=actor.name, now=now,
-                                      cause={"grant_id": decision.grant_id, "exception_id": None})
+                                      cause={"grant_id": decision.grant_id, "exception_id": None}, preceded_by=[submitted])
             record = RequestRecord(request, certificate=cert)
     if decision.verdict is Verdict.REJECT:
         first = decision.rejections[0]
@@ -125,9 +125,8 @@ def _request_row(
     )
 
 
-def _submitted_event(unit: DirectUnit, request: CertificateRequest, decision: Decision, actor: Principal, now: datetime) -> None:
-    append_event(
-        unit,
+def _submitted_event(request: CertificateRequest, decision: Decision, actor: Principal, now: datetime) -> NewEvent:
+    return NewEvent(
         event="request:submitted",
         actor=actor.name,
         subject=f"request:{request.id}",
@@ -146,7 +145,8 @@ def _submitted_event(unit: DirectUnit, request: CertificateRequest, decision: De
 
 
 def _open_review(
-    unit: DirectUnit, request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime
+    unit: DirectUnit, request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime,
+    submitted: NewEvent,
 ) -> Review:
     review = Review.model_construct(
         id=str(uuid.uuid4()),
@@ -161,7 +161,8 @@ def _open_review(
         decided_at=None,
     )
     unit.insert(_INSERT_REVIEW, review.model_dump())
-    append_event(unit, event="exception:opened", actor=actor.name, subject=f"exception:{review.id}",
-                 data={"request_id": request.id, "ips": [f.subject for f in decision.exceptions],
-                       "expires_at": review.expires_at.isoformat()}, at=now)
+    opened = NewEvent("exception:opened", actor.name, f"exception:{review.id}",
+                      {"request_id": request.id, "ips": [f.subject for f in decision.exceptions],
+                       "expires_at": review.expires_at.isoformat()}, now)
+    append_events(unit, [submitted, opened])
     return review
