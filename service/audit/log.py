@@ -50,13 +50,13 @@ def append_events(target: Session | DirectUnit, events: Sequence[NewEvent]) -> l
     head = unit.first(_ADVANCE, {"count": len(events)})
     assert head is not None, "the audit_head row is missing (the initial migration seeds it)"
     first = int(head[0]) - len(events)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, e in enumerate(events, start=first):
         leaf = event_leaf_hash(index, e.event, e.actor, e.at, e.subject, e.data)
         rows.append({"index": index, "event": e.event, "actor": e.actor, "at": e.at, "subject": e.subject,
                      "data": dict(e.data), "leaf_hash": leaf.hex()})
     unit.insert_many(_INSERT, rows)
-    return [row["index"] for row in rows]
+    return list(range(first, first + len(events)))
 
 
 def append_event(
