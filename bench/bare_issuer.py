@@ -4,7 +4,11 @@ It is the yardstick for `bench/issuance.py`: the same Flask, the same gunicorn s
 certgate (`service.server.server_options`: sync workers, preloaded app), and only the work any
 issuer must do. `issue_pem` is also the raw crypto loop of the benchmark's row (a).
 
-    python bench/bare_issuer.py --port 8100 --workers 2
+With `--rows DB`, target (e), it also writes the rows certgate writes for one issuance into DB
+(a database certgate created) in one SQLite transaction (`bench/bare_rows.py`), and answers the
+same PEM; `--checkpoint-thread`, target (f), adds certgate's background WAL checkpoints.
+
+    python bench/bare_issuer.py --port 8100 --workers 2 [--rows DATA/certgate.db [--checkpoint-thread]]
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import argparse
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
+
+if TYPE_CHECKING:
+    from bare_rows import RowWriter
 
 VALIDITY = timedelta(days=90)
 
@@ -53,8 +61,25 @@ class BadCsr(ValueError):
     """The body is not a CSR, or its self-signature does not verify."""
 
 
+@dataclass(frozen=True)
+class Leaf:
+    """A signed leaf and the CSR it came from (what the row writer of target (e) stores)."""
+
+    csr: x509.CertificateSigningRequest
+    certificate: x509.Certificate
+
+
 def issue_pem(body: bytes, ca: BareCa, now: datetime) -> bytes:
     """Load and verify a PEM CSR, build a TLS leaf (SAN copied, a minimal profile), sign, PEM-encode.
+
+    Raises:
+        BadCsr: the body is not a PEM CSR or its signature is invalid.
+    """
+    return issue_leaf(body, ca, now).certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def issue_leaf(body: bytes, ca: BareCa, now: datetime) -> Leaf:
+    """Load and verify a PEM CSR, build a TLS leaf (SAN copied, a minimal profile) and sign it.
 
     Raises:
         BadCsr: the body is not a PEM CSR or its signature is invalid.
@@ -84,20 +109,28 @@ def issue_pem(body: bytes, ca: BareCa, now: datetime) -> bytes:
     )
     if san is not None:
         builder = builder.add_extension(san, critical=False)
-    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    return Leaf(csr, builder.sign(ca.key, hashes.SHA256()))
 
 
-def create_bare_app(ca: BareCa | None = None) -> Flask:
-    """The reference app: one route, `POST /issue` (raw PEM CSR in, PEM certificate out, 201)."""
+def create_bare_app(ca: BareCa | None = None, rows: RowWriter | None = None) -> Flask:
+    """The reference app: one route, `POST /issue` (raw PEM CSR in, PEM certificate out, 201).
+
+    Given `rows`, each issuance's rows are committed before the answer, as certgate does.
+    """
     app = Flask("bare_issuer")
     authority = ca or BareCa.create(datetime.now(UTC))
 
     @app.post("/issue")
     def issue() -> Response:
+        body = request.get_data(cache=False)
+        now = datetime.now(UTC)
         try:
-            pem = issue_pem(request.get_data(cache=False), authority, datetime.now(UTC))
+            leaf = issue_leaf(body, authority, now)
         except BadCsr as exc:
             return Response(str(exc), status=400, mimetype="text/plain")
+        pem = leaf.certificate.public_bytes(serialization.Encoding.PEM)
+        if rows is not None:
+            rows.record(body, leaf, pem, now)
         return Response(pem, status=201, mimetype="application/pem-certificate-chain")
 
     @app.get("/healthz")
@@ -108,7 +141,7 @@ def create_bare_app(ca: BareCa | None = None) -> Flask:
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
-    """gunicorn over a prebuilt app (no post-fork hook: there is no database to reconnect)."""
+    """gunicorn over a prebuilt app (no post-fork hook: a row writer connects on its first request)."""
 
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
         self.application = app
@@ -128,11 +161,22 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rows", type=Path, metavar="DB",
+                        help="also write certgate's rows for each issuance into this certgate SQLite database")
+    parser.add_argument("--checkpoint-thread", action="store_true",
+                        help="with --rows: WAL checkpoints from a thread in each worker, as `certgate serve` does")
     args = parser.parse_args()
+    if args.checkpoint_thread and args.rows is None:
+        parser.error("--checkpoint-thread needs --rows")
+    rows = None
+    if args.rows is not None:
+        from bare_rows import RowWriter
+
+        rows = RowWriter(args.rows, checkpoint_thread=args.checkpoint_thread)
     # The very settings `certgate serve` uses, so the comparison differs only in the app.
     from service.server import server_options
 
-    _Server(create_bare_app(), server_options(args.host, args.port, args.workers)).run()
+    _Server(create_bare_app(rows=rows), server_options(args.host, args.port, args.workers)).run()
 
 
 if __name__ == "__main__":

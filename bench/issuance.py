@@ -1,10 +1,14 @@
-"""Issuance throughput, side by side: crypto loop, bare Flask issuer, certgate lint off and on.
+"""Issuance throughput, side by side: crypto loop, bare Flask issuer (without and with rows), certgate.
 
-    python bench/issuance.py [--duration 10] [--quick]
+    python bench/issuance.py [--duration 10] [--quick] [--only abefcd]
 
 (a) the raw crypto pipeline (`bare_issuer.issue_pem`: load + verify CSR, build + sign a P-256
     leaf, PEM) in a loop on one core, in this process;
 (b) `bench/bare_issuer.py`: that pipeline behind Flask under certgate's gunicorn settings;
+(e) `bare_issuer.py --rows`: (b) that also commits, per request, the rows certgate writes for an
+    issuance (request, certificate, names, two audit events, audit head) in one plain `sqlite3`
+    transaction into a database certgate created (`bench/bare_rows.py`): the floor of a durable
+    issuer on this stack; (f) the same with certgate's background WAL checkpoints;
 (c) `certgate serve` with `[lint] enabled = false`; (d) `certgate serve` as shipped (lint on).
 Servers run with 2 sync workers, preloaded; `wrk` POSTs a distinct P-256 CSR per request from a
 pre-generated pool at concurrency 1, 4 and 16 after a warm-up. Prints one table and writes
@@ -20,12 +24,13 @@ import argparse
 import os
 import platform
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,29 +41,9 @@ from harness import (  # noqa: E402
     BENCH, ROOT, TICKS, Server, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy,
     git_describe, prepare_certgate, run_wrk, running, sched_ns, split_pool, write_results,
 )
+from issuance_table import CONCURRENCY, Point, ratios_of, render  # noqa: E402
 
-CONCURRENCY = (1, 4, 16)
-
-
-@dataclass(frozen=True)
-class Point:
-    """One measurement: a target at one concurrency."""
-
-    target: str
-    concurrency: int
-    requests: int
-    seconds: float
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int  # non-201 answers plus socket errors (connect, read, write, timeout)
-    server_cpu_ms_per_request: float | None
-    client_cpu_s: float | None = None
-    # Worker time per request besides CPU: waiting for a CPU (run queue: the host is busy) and
-    # neither running nor runnable (blocked: locks, I/O, sleeps), from /proc/<pid>/task/*/schedstat.
-    server_runq_ms_per_request: float | None = None
-    server_blocked_ms_per_request: float | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+DB_TARGETS = "efcd"  # the targets that write to a certgate database, each to its own copy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,86 +103,6 @@ def measure_server(server: Server, path: str, pool: Path, pool_size: int, token:
 
 
 # ---------------------------------------------------------------------------------------------
-# Output
-
-NAMES = {
-    "a": "(a) crypto loop, 1 core, no HTTP",
-    "b": "(b) bare Flask issuer",
-    "c": "(c) certgate, lint off",
-    "d": "(d) certgate, lint on (default)",
-}
-
-
-def _at(points: list[Point], target: str, c: int) -> Point | None:
-    return next((p for p in points if p.target == target and p.concurrency == c), None)
-
-
-def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, float | None]) -> str:
-    head = "".join(f" | {'c=' + str(c):^27}" for c in CONCURRENCY)
-    sub = "".join(f" | {'req/s':>7} {'p50ms':>6} {'p99ms':>6} {'err':>4}" for _ in CONCURRENCY)
-    lines = [
-        f"certgate issuance — {meta['cpus']} CPUs shared by server and wrk, {meta['seconds_per_point']:g} s per point, "
-        f"load avg {meta['loadavg_before']:.1f} -> {meta['loadavg_after']:.1f}; certgate {meta['git']}"
-        + ("" if meta["certgate_source"] == str(ROOT) else f" from {meta['certgate_source']}"),
-        f"{'':34}{head} | {'ms/request at c=16':^21}",
-        f"{'target':34}{sub} | {'CPU':>6} {'runq':>6} {'block':>6}",
-        "-" * (34 + 30 * len(CONCURRENCY) + 24),
-    ]
-    for target, name in NAMES.items():
-        row = f"{name:34}"
-        for c in CONCURRENCY:
-            p = _at(points, target, c)
-            if p is None:
-                row += f" | {'':27}"
-            else:
-                row += f" | {p.rps:7.1f} {p.p50_ms:6.1f} {p.p99_ms:6.1f} {p.errors if target != 'a' else '-':>4}"
-        cpu = _at(points, target, 16) or _at(points, target, 1)
-        row += f" | {cpu.server_cpu_ms_per_request:6.2f}" if cpu and cpu.server_cpu_ms_per_request else " |"
-        if cpu and cpu.server_runq_ms_per_request is not None and cpu.server_blocked_ms_per_request is not None:
-            row += f" {cpu.server_runq_ms_per_request:6.2f} {cpu.server_blocked_ms_per_request:6.2f}"
-        lines.append(row)
-    lines.append("-" * (34 + 30 * len(CONCURRENCY) + 24))
-    r = ratios
-
-    def fmt(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.2f}"
-
-    verdict = "" if r["certgate_lint_off_over_bare_c16"] is None else (
-        "  (target >= 0.5: " + ("met" if r["certgate_lint_off_over_bare_c16"] >= 0.5 else "NOT met") + ")")
-    lines += [
-        f"certgate lint off / bare, req/s at c=16: {fmt(r['certgate_lint_off_over_bare_c16'])}{verdict}",
-        f"certgate lint on / lint off, req/s at c=16: {fmt(r['lint_on_over_off_c16'])}; "
-        f"CPU ms/req: {fmt(r['lint_on_over_off_cpu'])}",
-        f"bare / (2 x crypto loop), req/s at c=16: {fmt(r['bare_over_two_cores_crypto_c16'])}  "
-        f"(HTTP + Flask + gunicorn overhead; 2 workers can at best double (a))",
-        "(a): p50/p99 of one pipeline call, CPU per call. (b-d) at c=16, per answered request: CPU of master + "
-        "workers; runq = workers runnable but waiting for a CPU (other load on the host);",
-        "block = worker wall time neither running nor runnable (locks, I/O, sleeps). err = non-201 answers + "
-        "socket errors.",
-    ]
-    return "\n".join(lines)
-
-
-def ratios_of(points: list[Point]) -> dict[str, float | None]:
-    def rps(t: str, c: int) -> float | None:
-        p = _at(points, t, c)
-        return p.rps if p else None
-
-    def div(x: float | None, y: float | None) -> float | None:
-        return x / y if x is not None and y else None
-
-    cpu_c, cpu_d = _at(points, "c", 16), _at(points, "d", 16)
-    a = rps("a", 1)
-    return {
-        "certgate_lint_off_over_bare_c16": div(rps("c", 16), rps("b", 16)),
-        "lint_on_over_off_c16": div(rps("d", 16), rps("c", 16)),
-        "lint_on_over_off_cpu": div(cpu_d.server_cpu_ms_per_request if cpu_d else None,
-                                    cpu_c.server_cpu_ms_per_request if cpu_c else None),
-        "bare_over_two_cores_crypto_c16": div(rps("b", 16), 2 * a if a else None),
-    }
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -205,10 +110,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured point (default 10)")
     parser.add_argument("--quick", action="store_true", help="3 s points, 1 s warm-ups: about a minute")
     parser.add_argument("--pool", type=int, default=4000, help="distinct CSRs in the pool (default 4000)")
-    parser.add_argument("--only", default="abcd", help="targets to run, e.g. 'cd' (default abcd)")
+    parser.add_argument("--only", default="abefcd", help="targets to run, e.g. 'bec' (default abefcd)")
     parser.add_argument("--source", type=Path, default=ROOT,
                         help="run certgate (c, d) from this checkout, e.g. a patched copy (default: this one)")
     args = parser.parse_args()
+    if set(args.only) - set("abcdef"):
+        parser.error(f"--only takes letters of abcdef, not {args.only!r}")
     source = args.source.resolve()
     seconds = 3.0 if args.quick else args.duration
     warmup = 1.0 if args.quick else 3.0
@@ -236,20 +143,27 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="certgate-bench-") as tmp:
         work = Path(tmp)
-        if "b" in args.only:
-            print("(b) bare issuer ...", file=sys.stderr)
+        token = ""
+        if any(t in args.only for t in DB_TARGETS):
+            # One `certgate init` (schema, indexes, CA, token, owned range), a fresh copy per target.
+            print("preparing certgate data dirs ...", file=sys.stderr)
+            token = prepare_certgate(work / "data")
+            for target in DB_TARGETS:
+                if target in args.only:
+                    shutil.copytree(work / "data", work / f"data-{target}")
+        for target, rows in (("b", ()), ("e", ("--rows",)), ("f", ("--rows", "--checkpoint-thread"))):
+            if target not in args.only:
+                continue
+            print(f"({target}) bare issuer{' + rows' if rows else ''} ...", file=sys.stderr)
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             argv = [sys.executable, str(BENCH / "bare_issuer.py"), "--port", str(port), "--workers", "2"]
-            with running("bare", argv, env, base, work) as server:
+            if rows:
+                argv += [rows[0], str(work / f"data-{target}" / "certgate.db"), *rows[1:]]
+            with running(f"bare-{target}", argv, env, base, work) as server:
                 check_one(base + "/issue", pems[-1], None, None, base)
-                points += measure_server(server, "/issue", pool, args.pool, None, seconds, warmup, "b")
+                points += measure_server(server, "/issue", pool, args.pool, None, seconds, warmup, target)
 
-        token = ""
-        if "c" in args.only or "d" in args.only:
-            print("preparing certgate data dirs ...", file=sys.stderr)
-            token = prepare_certgate(work / "data-c")
-            shutil.copytree(work / "data-c", work / "data-d")
         for target, lint in (("c", False), ("d", True)):
             if target not in args.only:
                 continue
@@ -267,6 +181,14 @@ def main() -> None:
                 check_one(base + "/api/v1/requests", pems[-1], token, lint, base)
                 points += measure_server(server, "/api/v1/requests", pool, args.pool - 1, token, seconds,
                                          warmup, target)
+        # Evidence that every 201 left its rows: certificates stored per target, against the answers
+        # wrk counted (which leave out the hand check, the warm-up and requests in flight at the end).
+        meta["certificates_stored"] = {t: _certificates(work / f"data-{t}" / "certgate.db")
+                                       for t in DB_TARGETS if t in args.only}
+        meta["answers_counted"] = {t: sum(p.requests for p in points if p.target == t)
+                                   for t in DB_TARGETS if t in args.only}
+        print(f"certificates stored {meta['certificates_stored']}; answers wrk counted in the measured points "
+              f"{meta['answers_counted']}", file=sys.stderr)
 
     meta["loadavg_after"] = os.getloadavg()[0]
     meta["total_seconds"] = round(time.monotonic() - started, 1)
@@ -278,6 +200,10 @@ def main() -> None:
     written = write_results("issuance", doc)
     print(f"\nwritten bench/results/{written} in {meta['total_seconds']} s", file=sys.stderr)
 
+
+def _certificates(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute("SELECT count(*) FROM certificates").fetchone()[0])
 
 
 def _versions() -> dict[str, str]:

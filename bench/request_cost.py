@@ -11,6 +11,7 @@ throughput on a busy host. Trees alternate for `--rounds` rounds and each keeps 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -29,7 +30,7 @@ def measure(requests: int) -> dict[str, Any]:
     """Runs inside the child interpreter, whose `service` comes from the tree under test."""
     # `service` and `policies` come from the tree under test (PYTHONPATH), imported before
     # `harness` adds this checkout to the end of sys.path.
-    import policies.config  # noqa: F401
+    importlib.import_module("policies.config")
     from service.app import create_app
     from service.config import Settings
 
