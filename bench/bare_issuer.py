@@ -1,4 +1,4 @@
-"""A bare reference issuer: load a CSR, sign it with a P-256 CA key, answer the PEM (no policy, no DB).
+"""A bare reference issuer: load a CSR, sign it with a CA key, answer the PEM (no policy, no DB).
 
 It is the yardstick for `bench/issuance.py`: the same Flask, the same gunicorn settings as
 certgate (`service.server.server_options`: sync workers, preloaded app), and only the work any
@@ -8,21 +8,26 @@ With `--rows DB`, target (e), it also writes the rows certgate writes for one is
 (a database certgate created) in one SQLite transaction (`bench/bare_rows.py`), and answers the
 same PEM; `--checkpoint-thread`, target (f), adds certgate's background WAL checkpoints.
 
-    python bench/bare_issuer.py --port 8100 --workers 2 [--rows DATA/certgate.db [--checkpoint-thread]]
+By default it signs with a throwaway P-256 CA of its own; `--ca-cert PEM --ca-key PEM` signs with
+a given CA instead (`bench/peer_cfssl.py` passes certgate's issuing CA files, as it does to cfssl),
+with the digest certgate picks for that key (`service.ca.keystore.signature_hash`).
+
+    python bench/bare_issuer.py --port 8100 --workers 2 [--ca-cert ISSUING.pem --ca-key ISSUING.key.pem]
+        [--rows DATA/certgate.db [--checkpoint-thread]]
 """
 
 from __future__ import annotations
 
 import argparse
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
@@ -32,14 +37,22 @@ if TYPE_CHECKING:
 
 VALIDITY = timedelta(days=90)
 
+SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+Digest = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+
+
+class CaLoadError(ValueError):
+    """The CA files are unreadable, encrypted, not a signing key, or the key is not the certificate's."""
+
 
 @dataclass(frozen=True)
 class BareCa:
-    """A throwaway self-signed P-256 CA, made once per process (before gunicorn forks)."""
+    """The CA the bare issuer signs with, loaded or made once per process (before gunicorn forks)."""
 
-    key: ec.EllipticCurvePrivateKey
+    key: SigningKey
     cert: x509.Certificate
     aki: x509.AuthorityKeyIdentifier
+    digest: Digest = field(default_factory=hashes.SHA256)
 
     @classmethod
     def create(cls, now: datetime) -> BareCa:
@@ -55,6 +68,50 @@ class BareCa:
             .sign(key, hashes.SHA256())
         )
         return cls(key, cert, x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski))
+
+    @classmethod
+    def load(cls, cert_pem: bytes, key_pem: bytes) -> BareCa:
+        """A CA from its PEM certificate and unencrypted PEM key (certgate's issuing CA files, no passphrase).
+
+        The digest is certgate's for that key (SHA-256 for P-256 and RSA), so both sign alike; the
+        AKI is the CA certificate's subjectKeyIdentifier (its key's hash if it has none).
+
+        Raises:
+            CaLoadError: unreadable or encrypted files, a key that is not RSA or EC, or a key that
+                does not belong to the certificate.
+        """
+        from service.ca.keystore import signature_hash  # certgate's choice of digest, not a copy of it
+
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem)
+            key = serialization.load_pem_private_key(key_pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise CaLoadError(f"cannot load the CA files: {exc}") from None
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise CaLoadError(f"the CA key is a {type(key).__name__}, not RSA or EC")
+        if key.public_key() != cert.public_key():
+            raise CaLoadError("the CA key does not belong to the CA certificate")
+        try:
+            ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        except x509.ExtensionNotFound:
+            ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        try:
+            digest = signature_hash(key)
+        except ValueError as exc:
+            raise CaLoadError(str(exc)) from None
+        return cls(key, cert, x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), digest)
+
+    @classmethod
+    def from_files(cls, cert_path: Path, key_path: Path) -> BareCa:
+        """`load` on two files.
+
+        Raises:
+            CaLoadError: as `load`, or a file cannot be read.
+        """
+        try:
+            return cls.load(cert_path.read_bytes(), key_path.read_bytes())
+        except OSError as exc:
+            raise CaLoadError(f"cannot read the CA files: {exc}") from None
 
 
 class BadCsr(ValueError):
@@ -109,7 +166,7 @@ def issue_leaf(body: bytes, ca: BareCa, now: datetime) -> Leaf:
     )
     if san is not None:
         builder = builder.add_extension(san, critical=False)
-    return Leaf(csr, builder.sign(ca.key, hashes.SHA256()))
+    return Leaf(csr, builder.sign(ca.key, ca.digest))
 
 
 def create_bare_app(ca: BareCa | None = None, rows: RowWriter | None = None) -> Flask:
@@ -161,6 +218,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ca-cert", type=Path, metavar="PEM", help="sign with this CA certificate (with --ca-key)")
+    parser.add_argument("--ca-key", type=Path, metavar="PEM", help="the CA's unencrypted PEM private key")
     parser.add_argument("--rows", type=Path, metavar="DB",
                         help="also write certgate's rows for each issuance into this certgate SQLite database")
     parser.add_argument("--checkpoint-thread", action="store_true",
@@ -168,6 +227,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.checkpoint_thread and args.rows is None:
         parser.error("--checkpoint-thread needs --rows")
+    if (args.ca_cert is None) != (args.ca_key is None):
+        parser.error("--ca-cert and --ca-key go together")
+    ca = None
+    if args.ca_cert is not None:
+        try:
+            ca = BareCa.from_files(args.ca_cert, args.ca_key)
+        except CaLoadError as exc:
+            parser.error(str(exc))
     rows = None
     if args.rows is not None:
         from bare_rows import RowWriter
@@ -176,7 +243,7 @@ def main() -> None:
     # The very settings `certgate serve` uses, so the comparison differs only in the app.
     from service.server import server_options
 
-    _Server(create_bare_app(rows=rows), server_options(args.host, args.port, args.workers)).run()
+    _Server(create_bare_app(ca, rows=rows), server_options(args.host, args.port, args.workers)).run()
 
 
 if __name__ == "__main__":
