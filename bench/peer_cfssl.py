@@ -1,17 +1,21 @@
-"""certgate against Cloudflare's cfssl: the same CSRs, the same concurrency, one run, ratios per CA type.
+"""certgate against Cloudflare's cfssl, with the bare Flask issuer as the stack's own yardstick: one run, ratios.
 
-    python bench/peer_cfssl.py [--duration 10] [--quick] [--rounds 3]
+    python bench/peer_cfssl.py [--duration 10] [--quick] [--rounds 3] [--servers cfssl,certgate,bare,bare+rows]
 
 For a P-256 and then an RSA-3072 issuing CA (made by `certgate init --ca-key-type`, keys unencrypted),
-two servers run side by side on that very CA: `certgate serve --workers 2` with `[lint] enabled =
-false` (issuance.py's target (c): every policy check, row and audit event, no pkilint), and `cfssl
-serve` with a signing profile shaped like certgate's leaf (bench/cfssl_peer.py). wrk POSTs the CSR
-pool (P-256 keys, a DNS name and an owned IP each) to both: raw PKCS#10 to certgate, pre-encoded
-JSON sign bodies to cfssl. Each round measures c=1, 4, 16, alternating which server goes first;
-the server rows keep each point's best round (the least disturbed by other load on the host), the
-ratio rows the median [and range] of the per-round ratios, each taken from two back-to-back runs;
-the JSON (`bench/results/peer-cfssl-<time>.json`) keeps every run. Before measuring, one leaf from each
-server is checked: it chains to the issuing CA and carries the CSR's SANs.
+up to four servers run side by side on that very CA: `certgate serve --workers 2` with `[lint]
+enabled = false` (issuance.py's target (c): every policy check, row and audit event, no pkilint);
+`cfssl serve` with a signing profile shaped like certgate's leaf (bench/cfssl_peer.py); "bare",
+bench/bare_issuer.py signing with the same CA files (Flask under certgate's gunicorn settings, no
+policy, no rows: what the Python stack reaches without certgate); and "bare+rows", the bare issuer
+that also commits certgate's rows with background checkpoints (issuance.py's target (f)) into a
+copy of the database `certgate init` made. wrk POSTs the CSR pool (P-256 keys, a DNS name and an
+owned IP each) to all: raw PKCS#10 to certgate and the bare issuers, pre-encoded JSON sign bodies
+to cfssl. Each round measures c=1, 4, 16, rotating which server goes first; the server rows keep
+each point's best round (the least disturbed by other load on the host), the ratio rows
+(bare/cfssl, bare+rows/cfssl, certgate/cfssl, certgate/bare) the median [and range] of the
+per-round ratios; the JSON (`bench/results/peer-cfssl-<time>.json`) keeps every run. Before
+measuring, one leaf from each server is checked: it chains to the issuing CA and carries the CSR's SANs.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import argparse
 import json
 import os
 import shutil
-import statistics
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,39 +42,15 @@ from cryptography import x509  # noqa: E402
 
 from cfssl_peer import SIGN_PATH, cfssl_config, cfssl_sign, check_leaf, compare_leaves, running_cfssl, write_bodies  # noqa: E402
 from harness import (  # noqa: E402
-    ROOT, TICKS, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
+    BENCH, ROOT, TICKS, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
     git_describe, run_wrk, running, sched_ns, split_pool, write_results,
 )
-
-CONCURRENCY = (1, 4, 16)
-CA_TYPES = (("p256", "P-256"), ("rsa3072", "RSA-3072"))
-TARGETS = {"rsa3072": 1.0, "p256": 0.5}  # issue #6: certgate/cfssl req/s at c=16 at least this
+from peer_cfssl_table import CA_TYPES, CONCURRENCY, SERVERS, Point, pair_ratios_of, render  # noqa: E402
 
 
 class _Measured(Protocol):
     @property
     def pids(self) -> list[int]: ...
-
-
-@dataclass(frozen=True)
-class Point:
-    """One wrk run: a server, a CA type, a concurrency, a round."""
-
-    ca: str
-    server: str  # "certgate" or "cfssl"
-    round: int
-    concurrency: int
-    requests: int
-    seconds: float
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int  # answers other than an issued certificate, plus socket errors
-    server_cpu_ms_per_request: float
-    server_runq_ms_per_request: float  # server threads runnable but waiting for a CPU
-    client_cpu_per_second: float  # wrk's CPU, in cores
-    loadavg: tuple[float, float, float]
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,7 +78,7 @@ def measure(t: _Target, ca: str, name: str, rnd: int, c: int, seconds: float) ->
                   r["latency_us"]["p99"] / 1e3, r["other_status"] + sum(r["socket_errors"].values()),
                   ticks * 1e3 / TICKS / n, wait_ns / 1e6 / n, r["client_cpu_s"] / secs,
                   (round(load[0], 2), round(load[1], 2), round(load[2], 2)), detail={"wrk": r, "csr_offset": t.offset})
-    print(f"  {ca:8} {name:8} r{rnd} c={c:<2} {point.rps:8.1f} req/s  p50 {point.p50_ms:7.1f} ms  "
+    print(f"  {ca:8} {name:9} r{rnd} c={c:<2} {point.rps:8.1f} req/s  p50 {point.p50_ms:7.1f} ms  "
           f"p99 {point.p99_ms:7.1f} ms  CPU {point.server_cpu_ms_per_request:6.2f} ms/req  errors {point.errors}  "
           f"load {load[0]:.2f}", file=sys.stderr)
     return point
@@ -111,131 +92,101 @@ def certgate_leaf(url: str, csr_pem: bytes, token: str) -> x509.Certificate:
         return x509.load_pem_x509_certificate(json.loads(answer.read())["certificate"]["pem"].encode())
 
 
+def bare_leaf(url: str, csr_pem: bytes) -> x509.Certificate:
+    """One bare issuer issuance by hand (raw PKCS#10, as wrk sends it): the answer is the leaf's PEM."""
+    req = urllib.request.Request(url, data=csr_pem, headers={"Content-Type": "application/pkcs10"})
+    with urllib.request.urlopen(req, timeout=30) as answer:
+        return x509.load_pem_x509_certificate(answer.read())
+
+
+def _start(stack: ExitStack, name: str, kind: str, data: Path, rows_db: Path, pool: Path, env: dict[str, str],
+           work: Path, certgate_base: str) -> _Target:
+    """Start one server on this kind's issuing CA (stopped when `stack` closes) and say how wrk reaches it."""
+    ca = (data / "ca" / "issuing.pem", data / "ca" / "issuing.key.pem")
+    if name == "cfssl":
+        config = work / f"cfssl-{kind}.json"
+        config.write_text(json.dumps(cfssl_config(certgate_base), indent=2))  # certgate's URLs in its leaves
+        cf = stack.enter_context(running_cfssl(f"cfssl-{kind}", *ca, config, work))
+        return _Target(cf, cf.workers, cf.base + SIGN_PATH, work / "cfssl-bodies.jsonl", None, "cfssl")
+    if name == "certgate":
+        base, port = certgate_base, certgate_base.rsplit(":", 1)[1]
+        argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", port, "--workers", "2"]
+        server_env = dict(env, CERTGATE_DATA_DIR=str(data), CERTGATE_BASE_URL=base,
+                          CERTGATE_POLICY_FILE=str(lint_off_policy(work / "policy-lint-off.toml")))
+        url = base + "/api/v1/requests"
+    else:
+        port = str(free_port())
+        base = f"http://127.0.0.1:{port}"
+        argv = [sys.executable, str(BENCH / "bare_issuer.py"), "--port", port, "--workers", "2",
+                "--ca-cert", str(ca[0]), "--ca-key", str(ca[1])]
+        if name == "bare+rows":
+            argv += ["--rows", str(rows_db), "--checkpoint-thread"]  # issuance.py's target (f)
+        server_env, url = env, base + "/issue"
+    server = stack.enter_context(running(f"{name.replace('+', '-')}-{kind}", argv, server_env, base, work))
+    return _Target(server, [pid for pid in server.pids if pid != server.proc.pid], url, pool, None, "pkcs10")
+
+
+def _check_leaves(targets: dict[str, _Target], pem: bytes, token: str, issuer: x509.Certificate) -> dict[str, Any]:
+    """One leaf from each server by hand: it must chain to `issuer` and carry the CSR's names (else PeerError)."""
+    leaves: dict[str, x509.Certificate] = {}
+    for name, t in targets.items():
+        if name == "certgate":
+            leaves[name] = certgate_leaf(t.url, pem, token)
+        elif name == "cfssl":
+            leaves[name] = cfssl_sign(t.url.removesuffix(SIGN_PATH), pem)
+        else:
+            leaves[name] = bare_leaf(t.url, pem)
+    check: dict[str, Any] = {f"{name}_extensions": check_leaf(leaf, pem, issuer) for name, leaf in leaves.items()}
+    check["signature_hashes"] = {name: getattr(leaf.signature_hash_algorithm, "name", "-")
+                                 for name, leaf in leaves.items()}
+    if "certgate" in leaves and "cfssl" in leaves:
+        check["difference"] = compare_leaves(leaves["certgate"], leaves["cfssl"])
+    return check
+
+
 def run_ca_type(kind: str, label: str, pems: list[bytes], pool: Path, work: Path, env: dict[str, str],
-                seconds: float, warmup: float, rounds: int) -> tuple[list[Point], dict[str, Any]]:
-    """Both servers on one issuing CA: check a leaf from each, warm up, then alternate the rounds."""
+                seconds: float, warmup: float, rounds: int,
+                servers: tuple[str, ...] = SERVERS) -> tuple[list[Point], dict[str, Any]]:
+    """The servers on one issuing CA: check a leaf from each, warm up, then rotate the order over the rounds."""
     data = work / f"data-{kind}"
     token = prepare_certgate(data, kind)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    config = work / f"cfssl-{kind}.json"
-    config.write_text(json.dumps(cfssl_config(base), indent=2))
-    bodies = write_bodies(pems, work / "cfssl-bodies.jsonl")
-    server_env = dict(env, CERTGATE_DATA_DIR=str(data), CERTGATE_BASE_URL=base,
-                      CERTGATE_POLICY_FILE=str(lint_off_policy(work / "policy-lint-off.toml")))
-    argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    # bare+rows writes into its own copy of the database certgate initialised, taken before certgate serves.
+    shutil.copytree(data, work / f"rows-{kind}")
+    rows_db = work / f"rows-{kind}" / "certgate.db"
+    write_bodies(pems, work / "cfssl-bodies.jsonl")
     issuer = x509.load_pem_x509_certificate((data / "ca" / "issuing.pem").read_bytes())
+    certgate_base = f"http://127.0.0.1:{free_port()}"
     points: list[Point] = []
-    with running(f"certgate-{kind}", argv, server_env, base, work) as cg, \
-            running_cfssl(f"cfssl-{kind}", data / "ca" / "issuing.pem", data / "ca" / "issuing.key.pem", config,
-                          work) as cf:
-        # Hand checks use the pool's last CSRs; wrk starts at the first.
-        check_one(base + "/api/v1/requests", pems[-1], token, False, base)
-        cg_leaf, cf_leaf = certgate_leaf(base + "/api/v1/requests", pems[-2], token), cfssl_sign(cf.base, pems[-2])
-        check: dict[str, Any] = {"certgate_extensions": check_leaf(cg_leaf, pems[-2], issuer),
-                                 "cfssl_extensions": check_leaf(cf_leaf, pems[-2], issuer),
-                                 "difference": compare_leaves(cg_leaf, cf_leaf)}
-        print(f"  {label}: both leaves chain to the issuing CA with the CSR's SANs; {check['difference']}",
-              file=sys.stderr)
-        targets = {
-            "cfssl": _Target(cf, cf.workers, cf.base + SIGN_PATH, bodies, None, "cfssl"),
-            "certgate": _Target(cg, [pid for pid in cg.pids if pid != cg.proc.pid], base + "/api/v1/requests", pool,
-                                token, "pkcs10"),
-        }
+    with ExitStack() as stack:
+        targets = {name: _start(stack, name, kind, data, rows_db, pool, env, work,
+                                        certgate_base) for name in servers}
+        if "certgate" in targets:
+            targets["certgate"].token = token
+            # Hand checks use the pool's last CSRs; wrk starts at the first.
+            check_one(targets["certgate"].url, pems[-1], token, False, certgate_base)
+        check = _check_leaves(targets, pems[-2], token, issuer)
+        print(f"  {label}: {', '.join(targets)}: each leaf chains to the issuing CA with the CSR's SANs; "
+              f"signature hashes {check['signature_hashes']}; {check.get('difference', '')}", file=sys.stderr)
         for t in targets.values():
             t.offset = run_wrk(t.url, t.source, 0, 4, warmup, t.token, t.body_format)["requests"] + 5
+        order = [s for s in SERVERS if s in targets]
         for rnd in range(rounds):
             for i, c in enumerate(CONCURRENCY):
-                for name in ("cfssl", "certgate") if (rnd + i) % 2 == 0 else ("certgate", "cfssl"):
+                shift = (rnd + i) % len(order)  # each server leads as often as the others
+                for name in order[shift:] + order[:shift]:
                     t = targets[name]
                     p = measure(t, label, name, rnd + 1, c, seconds)
                     t.offset += p.requests + c  # in-flight requests at the end are sent but not counted
                     points.append(p)
-    check["certgate_csrs_sent"] = targets["certgate"].offset
-    check["certgate_csrs_reused"] = max(0, targets["certgate"].offset - (len(pems) - 2))
+    for name, t in targets.items():
+        check[f"{name}_csrs_sent"] = t.offset
+        check[f"{name}_csrs_reused"] = max(0, t.offset - (len(pems) - 2))
+    if "bare+rows" in targets:
+        # Evidence that every answer left its rows: the copy's certificates against wrk's count.
+        with sqlite3.connect(rows_db) as connection:
+            check["bare+rows_certificates_stored"] = connection.execute("SELECT count(*) FROM certificates").fetchone()[0]
+        check["bare+rows_answers_counted"] = sum(p.requests for p in points if p.server == "bare+rows")
     return points, check
-
-
-def best(points: list[Point], ca: str, server: str, c: int) -> Point | None:
-    """The point's least disturbed round: the highest req/s."""
-    found = [p for p in points if p.ca == ca and p.server == server and p.concurrency == c]
-    return max(found, key=lambda p: p.rps) if found else None
-
-
-def paired_ratios(points: list[Point], ca: str, c: int, attr: str) -> list[float]:
-    """certgate/cfssl of `attr` within each round, where the two runs were back to back."""
-    out = []
-    for rnd in sorted({p.round for p in points}):
-        pair = {p.server: getattr(p, attr) for p in points if p.ca == ca and p.concurrency == c and p.round == rnd}
-        if pair.get("cfssl") and "certgate" in pair:
-            out.append(pair["certgate"] / pair["cfssl"])
-    return out
-
-
-def ratios_of(points: list[Point]) -> dict[str, dict[str, list[float]]]:
-    """Per CA type: the per-round req/s ratios at each concurrency and CPU ms/request ratios at c=16."""
-    return {label: {**{f"rps_c{c}": paired_ratios(points, label, c, "rps") for c in CONCURRENCY},
-                    "cpu_ms_c16": paired_ratios(points, label, 16, "server_cpu_ms_per_request")}
-            for _, label in CA_TYPES}
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def _spread(values: list[float], digits: int) -> str:
-    """The median and, with more than one round, the range: "0.044 [0.030-0.060]"."""
-    if not values:
-        return "n/a"
-    med = f"{statistics.median(values):.{digits}f}"
-    return med if len(values) == 1 else f"{med} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
-
-
-def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, dict[str, list[float]]]) -> str:
-    width = 26
-    head = "".join(f" | {'c=' + str(c):^{width}}" for c in CONCURRENCY)
-    sub = "".join(f" | {'req/s':>7} {'p50ms':>6} {'p99ms':>6} {'err':>3}" for _ in CONCURRENCY)
-    rule = "-" * (24 + (width + 3) * len(CONCURRENCY) + 33)
-    la = meta["loadavg"]
-    lines = [
-        f"certgate vs cfssl ({meta['cfssl_version']}) — {meta['cpus']} CPUs shared by both servers and wrk, "
-        f"{meta['seconds_per_point']:g} s per point, {meta['rounds']} rounds alternating the order; certgate {meta['git']}",
-        "load average 1/5/15 min: " + ", ".join(f"{k} {v[0]:.2f} {v[1]:.2f} {v[2]:.2f}" for k, v in la.items()),
-        f"{'':24}{head} | {'at c=16':^30}",
-        f"{'CA / server':24}{sub} | {'CPU ms/req':>10} {'runq ms':>8} {'wrk cores':>9}",
-        rule,
-    ]
-    for _, label in CA_TYPES:
-        for server in ("cfssl", "certgate"):
-            row = f"{label + ' ' + server:24}"
-            for c in CONCURRENCY:
-                p = best(points, label, server, c)
-                row += f" | {'':{width}}" if p is None else f" | {p.rps:7.1f} {p.p50_ms:6.1f} {p.p99_ms:6.1f} {p.errors:>3}"
-            p = best(points, label, server, 16)
-            if p is not None:
-                row += (f" | {p.server_cpu_ms_per_request:10.3f} {p.server_runq_ms_per_request:8.3f} "
-                        f"{p.client_cpu_per_second:9.2f}")
-            lines.append(row)
-        r = ratios[label]
-        row = f"{label + ' certgate/cfssl':24}"
-        for c in CONCURRENCY:
-            row += f" | {_spread(r[f'rps_c{c}'], 3):^{width}}"
-        row += f" | CPU ms ratio {_spread(r['cpu_ms_c16'], 1)}"
-        lines += [row, rule]
-    for kind, label in CA_TYPES:
-        v, goal = _median(ratios[label]["rps_c16"]), TARGETS[kind]
-        verdict = "n/a" if v is None else ("met" if v >= goal else "NOT met")
-        lines.append(f"{label}: certgate/cfssl req/s at c=16, median of the rounds = "
-                     f"{'n/a' if v is None else f'{v:.3f}'}; target >= {goal:g}: {verdict}")
-    lines += [
-        "certgate: `certgate serve --workers 2`, lint off (policy, rows, audit events on); cfssl: `cfssl serve` (Go, "
-        "all cores), same issuing CA files and CSRs.",
-        "CPU ms/req: server processes' user+system CPU per answered request; runq: server threads waiting for a CPU; "
-        "wrk cores: client CPU. err: answers without a certificate + socket errors.",
-        "Server rows: each point's best round. Ratio rows: median [min-max] over the rounds of certgate/cfssl "
-        "from back-to-back runs.",
-    ]
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -244,6 +195,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 s points, 1 s warm-ups, 1 round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per CA type, alternating order (default 3)")
     parser.add_argument("--pool", type=int, default=8000, help="distinct CSRs in the pool (default 8000)")
+    parser.add_argument("--servers", type=_servers, default=SERVERS, metavar="LIST",
+                        help=f"comma-separated, of {','.join(SERVERS)} (default all)")
     args = parser.parse_args()
     seconds, warmup = (3.0, 1.0) if args.quick else (args.duration, 3.0)
     rounds = 1 if args.quick else args.rounds
@@ -256,7 +209,8 @@ def main() -> None:
         "started_at": datetime.now(UTC).isoformat(), "git": git_describe(ROOT), "cpus": os.cpu_count(),
         "cfssl_version": _cfssl_version(), "seconds_per_point": seconds, "warmup_seconds": warmup,
         "rounds": rounds, "concurrency": list(CONCURRENCY), "pool_size": args.pool, "wrk_threads": 1,
-        "certgate_workers": 2, "loadavg": {"before": os.getloadavg()},
+        "certgate_workers": 2, "bare_workers": 2, "servers": list(args.servers),
+        "loadavg": {"before": os.getloadavg()},
     }
     print(f"generating/loading a pool of {args.pool} P-256 CSRs ...", file=sys.stderr)
     pool = csr_pool(args.pool)
@@ -267,18 +221,33 @@ def main() -> None:
     checks: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="certgate-peer-") as tmp:
         for kind, label in CA_TYPES:
-            print(f"{label} issuing CA: certgate and cfssl ...", file=sys.stderr)
-            found, checks[label] = run_ca_type(kind, label, pems, pool, Path(tmp), env, seconds, warmup, rounds)
+            print(f"{label} issuing CA: {', '.join(args.servers)} ...", file=sys.stderr)
+            found, checks[label] = run_ca_type(kind, label, pems, pool, Path(tmp), env, seconds, warmup, rounds,
+                                               args.servers)
             points += found
             meta["loadavg"][f"after {label}"] = os.getloadavg()
     meta["total_seconds"] = round(time.monotonic() - started, 1)
-    ratios = ratios_of(points)
-    table = render(points, meta, ratios)
+    pairs = pair_ratios_of(points)
+    table = render(points, meta, pairs)
     print(table)
-    doc = {"meta": meta, "checks": checks, "points": [asdict(p) for p in points], "ratios": ratios, "table": table}
+    # `ratios` stays certgate/cfssl, as before the bare servers; `pair_ratios` holds every pair of PAIRS.
+    ratios = {label: by_pair["certgate/cfssl"] for label, by_pair in pairs.items()}
+    doc = {"meta": meta, "checks": checks, "points": [asdict(p) for p in points], "ratios": ratios,
+           "pair_ratios": pairs, "table": table}
     written = write_results("peer-cfssl", doc)
     print(f"\nwritten bench/results/{written} in {meta['total_seconds']} s", file=sys.stderr)
 
+
+def _servers(text: str) -> tuple[str, ...]:
+    """"cfssl,bare" -> ("cfssl", "bare"), in SERVERS order.
+
+    Raises:
+        argparse.ArgumentTypeError: an unknown or no server name.
+    """
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    if not names or names - set(SERVERS):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(SERVERS)}, not {text!r}")
+    return tuple(s for s in SERVERS if s in names)
 
 
 def _cfssl_version() -> str:
@@ -286,6 +255,7 @@ def _cfssl_version() -> str:
     done = subprocess.run(["cfssl", "version"], capture_output=True, text=True)
     fields = dict(line.split(": ", 1) for line in (done.stdout or done.stderr).splitlines() if ": " in line)
     return f"cfssl {fields.get('Version', '?')}, {fields.get('Runtime', 'go ?')}"
+
 
 if __name__ == "__main__":
     main()
