@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from flask import Flask
@@ -27,11 +28,24 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         for key, value in self.options.items():
             if key != "metrics_dir":
                 self.cfg.set(key, value)
+        self.cfg.set("pre_fork", _pre_fork)
         self.cfg.set("post_fork", _post_fork)
         self.cfg.set("child_exit", _child_exit)
 
     def load(self) -> Flask:
         return self.application
+
+
+def _pre_fork(_server: Any, _worker: Any) -> None:
+    """Move what the master built (app, CA, lint validators, range index) out of the collector's sight.
+
+    A worker's full collection otherwise walks the ~220,000 objects it inherited on every pass
+    (about 190 ms each, once per ~400 linted issuances in-process) and, by touching them,
+    copies their shared pages. Frozen objects are never collected; they live as long as the
+    master anyway. Called before each fork, so a respawned worker gets the same.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _post_fork(_server: Any, worker: Any) -> None:

