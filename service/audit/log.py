@@ -5,7 +5,8 @@ Every writer takes the next indexes by advancing the single `audit_head` row
 write lock anyway, so indexes are gap-free and commit in order even with many workers and
 instances. The same transaction carries the state change, so both land or neither does.
 A transaction that records several events (an issuance: submitted, then issued) appends them
-together: one head update and one batched insert, two statements fewer on the hot path.
+together: one head update for all of them and one batched insert (an issuance: one `UPDATE`
+and one `executemany` instead of two of each).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from service.db.direct import DirectUnit
 from service.db.models import AuditEvent, AuditHead, table_of
 
 _HEAD = table_of(AuditHead)
-_ADVANCE = update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + bindparam("count", type_=BigInteger)).returning(_HEAD.c.size)
+_ADVANCE = (update(_HEAD).where(_HEAD.c.id == 1).values(size=_HEAD.c.size + bindparam("count", type_=BigInteger))
+            .returning(_HEAD.c.size))
 _INSERT = table_of(AuditEvent).insert()
 
 
