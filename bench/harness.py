@@ -10,6 +10,7 @@ import re
 import resource
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -179,6 +180,12 @@ def running(name: str, argv: list[str], env: dict[str, str], base: str, workdir:
         yield server
     finally:
         server.stop()
+
+
+def certificates_stored(database: Path) -> int:
+    """How many certificates a SQLite database holds: checked against the answers wrk counted."""
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute("SELECT count(*) FROM certificates").fetchone()[0])
 
 
 def prepare_certgate(data_dir: Path, ca_key_type: str = "p256") -> str:

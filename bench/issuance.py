@@ -24,7 +24,6 @@ import argparse
 import os
 import platform
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
-    BENCH, ROOT, TICKS, Server, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy,
+    BENCH, ROOT, TICKS, Server, certificates_stored, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy,
     git_describe, prepare_certgate, run_wrk, running, sched_ns, split_pool, write_results,
 )
 from issuance_table import CONCURRENCY, Point, ratios_of, render  # noqa: E402
@@ -183,7 +182,7 @@ def main() -> None:
                                          warmup, target)
         # Evidence that every 201 left its rows: certificates stored per target, against the answers
         # wrk counted (which leave out the hand check, the warm-up and requests in flight at the end).
-        meta["certificates_stored"] = {t: _certificates(work / f"data-{t}" / "certgate.db")
+        meta["certificates_stored"] = {t: certificates_stored(work / f"data-{t}" / "certgate.db")
                                        for t in DB_TARGETS if t in args.only}
         meta["answers_counted"] = {t: sum(p.requests for p in points if p.target == t)
                                    for t in DB_TARGETS if t in args.only}
@@ -200,10 +199,6 @@ def main() -> None:
     written = write_results("issuance", doc)
     print(f"\nwritten bench/results/{written} in {meta['total_seconds']} s", file=sys.stderr)
 
-
-def _certificates(database: Path) -> int:
-    with sqlite3.connect(database) as connection:
-        return int(connection.execute("SELECT count(*) FROM certificates").fetchone()[0])
 
 
 def _versions() -> dict[str, str]:

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ from cryptography import x509  # noqa: E402
 
 from cfssl_peer import SIGN_PATH, cfssl_config, cfssl_sign, check_leaf, compare_leaves, running_cfssl, write_bodies  # noqa: E402
 from harness import (  # noqa: E402
-    BENCH, ROOT, TICKS, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
+    BENCH, ROOT, TICKS, certificates_stored, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
     git_describe, run_wrk, running, sched_ns, split_pool, write_results,
 )
 from peer_cfssl_table import CA_TYPES, CONCURRENCY, SERVERS, Point, pair_ratios_of, render  # noqa: E402
@@ -183,8 +182,7 @@ def run_ca_type(kind: str, label: str, pems: list[bytes], pool: Path, work: Path
         check[f"{name}_csrs_reused"] = max(0, t.offset - (len(pems) - 2))
     if "bare+rows" in targets:
         # Evidence that every answer left its rows: the copy's certificates against wrk's count.
-        with sqlite3.connect(rows_db) as connection:
-            check["bare+rows_certificates_stored"] = connection.execute("SELECT count(*) FROM certificates").fetchone()[0]
+        check["bare+rows_certificates_stored"] = certificates_stored(rows_db)
         check["bare+rows_answers_counted"] = sum(p.requests for p in points if p.server == "bare+rows")
     return points, check
 
