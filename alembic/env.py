@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 import service.db.models  # noqa: F401  (registers the tables)
-from service.config import Settings
+from service.process.config import Settings
 
 config = context.config
 url = config.attributes.get("database_url") or Settings.from_env().database_url

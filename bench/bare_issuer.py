@@ -1,7 +1,7 @@
 """A bare reference issuer: load a CSR, sign it with a CA key, answer the PEM (no policy, no DB).
 
 It is the yardstick for `bench/issuance.py`: the same Flask, the same gunicorn settings as
-certgate (`service.server.server_options`: sync workers, preloaded app), and only the work any
+certgate (`service.process.server.server_options`: sync workers, preloaded app), and only the work any
 issuer must do. `issue_pem` is also the raw crypto loop of the benchmark's row (a).
 
 With `--rows DB`, target (e), it also writes the rows certgate writes for one issuance into DB
@@ -241,7 +241,7 @@ def main() -> None:
 
         rows = RowWriter(args.rows, checkpoint_thread=args.checkpoint_thread)
     # The very settings `certgate serve` uses, so the comparison differs only in the app.
-    from service.server import server_options
+    from service.process.server import server_options
 
     _Server(create_bare_app(ca, rows=rows), server_options(args.host, args.port, args.workers)).run()
 

@@ -195,10 +195,10 @@ def prepare_certgate(data_dir: Path, ca_key_type: str = "p256") -> str:
     In-process because each `certgate` CLI call spends seconds importing; the data dir is then
     copied for the second server.
     """
-    from service.bootstrap import initialize
+    from service.process.bootstrap import initialize
     from service.ca.keystore import CaKeyType
-    from service.config import Settings
-    from service.db.models import Role
+    from service.process.config import Settings
+    from service.domain import Role
     from service.db.session import Database
     from service.tokens import create_token
     from service.usecases.ranges import add_range

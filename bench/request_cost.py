@@ -31,8 +31,8 @@ def measure(requests: int) -> dict[str, Any]:
     # `service` and `policies` come from the tree under test (PYTHONPATH), imported before
     # `harness` adds this checkout to the end of sys.path.
     importlib.import_module("policies.config")
-    from service.app import create_app
-    from service.config import Settings
+    from service.process.app import create_app
+    from service.process.config import Settings
 
     sys.path.insert(0, str(BENCH))
     import harness

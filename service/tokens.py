@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 
 from service.audit.log import append_event
 from service.db.direct import DirectUnit
-from service.db.models import ApiToken, Role, table_of
+from service.db.models import ApiToken, table_of
+from service.domain import Role
 from service.errors import BadRequest, Conflict, NotFound, Unauthorized
 
 TOKEN_PREFIX = "cg_"

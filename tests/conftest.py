@@ -14,14 +14,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from service.bootstrap import audit_key_path
+from service.process.bootstrap import audit_key_path
 from service.audit.treehead import generate_log_key
 from service.ca.authority import init_ca
 from service.ca.keystore import CaKeyType, write_private_key
-from service.config import Settings
+from service.process.config import Settings
 from service.db.migrate import upgrade
-from service.db.models import Role
-from service.runtime import Runtime
+from service.domain import Role
+from service.process.runtime import Runtime
 from tests.clock import FakeClock
 
 POSTGRES_URL = os.environ.get("CERTGATE_TEST_POSTGRES_URL")
@@ -121,7 +121,7 @@ def runtime(settings: Settings, clock: FakeClock) -> Iterator[Runtime]:
 @pytest.fixture
 def app(runtime: Runtime) -> Flask:
     """The Flask app over the test's runtime."""
-    from service.app import create_app
+    from service.process.app import create_app
 
     return create_app(runtime.settings, runtime=runtime)
 

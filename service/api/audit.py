@@ -13,7 +13,7 @@ from service.api.auth import require, runtime
 from service.api.schemas import (AuditPageSchema, AuditQuerySchema, AuditVerifySchema, ConsistencyQuerySchema,
                                  ConsistencySchema, InclusionQuerySchema, InclusionSchema, TreeHeadSchema)
 from service.audit.verify import verify_audit_log
-from service.db.models import Role
+from service.domain import Role
 from service.usecases.audit_query import AuditQuery, event_body, query_audit
 
 blp = CertgateBlueprint("audit", __name__, url_prefix="/api/v1/audit", description="Tamper-evident audit log")

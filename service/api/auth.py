@@ -9,9 +9,9 @@ from typing import Any, TypeVar, cast
 from flask import current_app, g, request
 
 from service.api.docs import errors
-from service.db.models import Role
+from service.domain import Role
 from service.errors import Forbidden, Unauthorized
-from service.runtime import Runtime
+from service.process.runtime import Runtime
 from service.tokens import Principal, authenticate
 
 F = TypeVar("F", bound=Callable[..., Any])

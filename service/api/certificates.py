@@ -11,7 +11,7 @@ from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import ANY_ROLE, current_principal, require, runtime
 from service.api.presenters import certificate_body
 from service.api.schemas import InventoryItemSchema, InventoryPageSchema, InventoryQuerySchema, RevokeSchema
-from service.db.models import Role
+from service.domain import Role
 from service.usecases.inventory import InventoryQuery, get_certificate, search_certificates
 from service.usecases.revoke import revoke_certificate
 

@@ -11,7 +11,7 @@ from service.api.auth import current_principal, require, runtime
 from service.api.presenters import exception_body
 from service.api.requests import present
 from service.api.schemas import DecideSchema, ExceptionPageSchema, ExceptionQuerySchema, ExceptionSchema, RequestSchema
-from service.db.models import Role
+from service.domain import Role
 from service.usecases.read_reviews import list_reviews, read_review
 from service.usecases.review import Verdict, approve, expire_due, reject, withdraw
 

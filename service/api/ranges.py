@@ -10,7 +10,8 @@ from policies.addresses import is_globally_reachable, ip_subject_for_owner, pars
 from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import ANY_ROLE, current_principal, require, runtime
 from service.api.schemas import LookupQuerySchema, LookupSchema, PageQuerySchema, RangeCreateSchema, RangePageSchema, RangeSchema
-from service.db.models import OwnedRange, Role
+from service.db.models import OwnedRange
+from service.domain import Role
 from service.errors import BadRequest
 from service.usecases.ranges import add_range, list_ranges, remove_range
 

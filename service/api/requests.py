@@ -13,8 +13,8 @@ from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import ANY_ROLE, current_principal, require, runtime
 from service.api.presenters import decision_body, request_body
 from service.api.schemas import DecisionSchema, RequestSchema, SubmitJsonSchema, SubmitQuerySchema
-from service.db.models import Role
-from service.observability import ISSUANCE
+from service.domain import Role
+from service.process.observability import ISSUANCE
 from service.errors import BadRequest, MalformedCsr
 from service.usecases.read_requests import approvals_of, read_request
 from service.usecases.submit import RequestRecord, Submission, dry_run, submit_request

@@ -11,7 +11,7 @@ from typing import TextIO
 import click
 
 from service.audit.verify import verify_audit_log
-from service.bootstrap import audit_key_path
+from service.process.bootstrap import audit_key_path
 from service.ca.keystore import load_private_key
 from service.cli.context import database, now, settings, setup_logging
 from service.usecases.audit_query import AuditQuery, event_body, iter_audit

@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from service.config import Settings
+from service.process.config import Settings
 from service.db.session import Database
 
 

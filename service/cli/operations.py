@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from service.cli.context import now, settings, setup_logging
-from service.runtime import Runtime
+from service.process.runtime import Runtime
 from service.usecases.review import expire_due
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from flask import Flask
 
-from service.bootstrap import initialize, is_initialized
+from service.process.bootstrap import initialize, is_initialized
 from service.ca.keystore import CaKeyType
 from service.cli.context import now, settings, setup_logging
 
@@ -43,9 +43,9 @@ def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names
     setup_logging()
     s = settings()
     metrics_dir = prepare_metrics_dir(s.data_dir)
-    from service.app import create_app  # after the metrics dir is set: prometheus reads it at import
-    from service.observability import configure_logging
-    from service.server import GunicornServer, server_options
+    from service.process.app import create_app  # after the metrics dir is set: prometheus reads it at import
+    from service.process.observability import configure_logging
+    from service.process.server import GunicornServer, server_options
 
     if not is_initialized(s):
         initialize(s, key_type=CaKeyType.P256, now=now())
@@ -68,9 +68,9 @@ def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names
 
 def _tls(app: Flask, data_dir: Path, host: str, extra_names: tuple[str, ...]) -> dict[str, Any]:
     """Issue (or keep) the server certificate and build gunicorn's SSL settings."""
-    from service.runtime import Runtime
-    from service.server import tls_options
-    from service.tls import ServerNames, TlsContextSource, TlsPaths, ensure_server_certificate
+    from service.process.runtime import Runtime
+    from service.process.server import tls_options
+    from service.process.tls import ServerNames, TlsContextSource, TlsPaths, ensure_server_certificate
 
     runtime: Runtime = app.extensions["certgate"]
     paths = TlsPaths(data_dir / "tls")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from service.cli.context import cli_actor, database, now, settings, setup_logging
-from service.db.models import Role
+from service.domain import Role
 from service.errors import CertgateError
 from service.tokens import create_token, revoke_token
 

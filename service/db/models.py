@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, SmallInteger, Table, Text, UniqueConstraint
@@ -11,35 +10,6 @@ from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 from service.db.types import UtcDateTime
-
-
-class Role(StrEnum):
-    """What a token may do (see the contract's role table)."""
-
-    REQUESTER = "requester"
-    APPROVER = "approver"
-    AUDITOR = "auditor"
-    ADMIN = "admin"
-
-
-class RequestStatus(StrEnum):
-    """Where a certificate request stands."""
-
-    ISSUED = "issued"
-    PENDING_EXCEPTION = "pending_exception"
-    REJECTED = "rejected"
-    WITHDRAWN = "withdrawn"
-    EXPIRED = "expired"
-
-
-class ReviewStatus(StrEnum):
-    """Where an exception (a human review of an IP violation) stands."""
-
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    WITHDRAWN = "withdrawn"
 
 
 def _no_items() -> list[Any]:

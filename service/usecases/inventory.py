@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import and_, exists
 from sqlmodel import Session, col, func, select
 
-from service.db.models import Certificate, CertificateName, Role
+from service.db.models import Certificate, CertificateName
+
+from service.domain import Role
 from service.errors import BadRequest, Forbidden, NotFound
 from service.inventory_names import cidr_key_range, dns_key
 from service.tokens import Principal

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from service.db.models import Approval, Certificate, CertificateRequest, Review, Role
+from service.db.models import Approval, Certificate, CertificateRequest, Review
+
+from service.domain import Role
 from service.errors import Forbidden, NotFound
 from service.tokens import Principal
 from service.usecases.submit import RequestRecord

@@ -13,7 +13,8 @@ from service.audit.log import append_event
 from service.ca.authority import IssuedCertificate
 from service.csr import load_csr, request_facts
 from service.db.direct import DirectUnit
-from service.db.models import Approval, CertificateRequest, Grant, RequestStatus, Review, ReviewStatus
+from service.db.models import Approval, CertificateRequest, Grant, Review
+from service.domain import RequestStatus, ReviewStatus
 from service.db.session import Database
 from service.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRejected
 from service.issuance import Issuer, record_certificate

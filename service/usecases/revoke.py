@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlmodel import Session, select
 
 from service.audit.log import append_event
-from service.db.models import Certificate, CompromisedKey, Role
+from service.db.models import Certificate, CompromisedKey
+from service.domain import Role
 from service.db.session import Database
 from service.errors import BadRequest, Conflict, Forbidden, NotFound
 from service.tokens import Principal

@@ -12,7 +12,8 @@ from policies.decision import Decision, Verdict
 from service.audit.log import NewEvent, append_events
 from service.csr import VerifiedCsr, load_csr, request_facts
 from service.db.direct import DirectUnit
-from service.db.models import Certificate, CertificateRequest, RequestStatus, Review, ReviewStatus, table_of
+from service.db.models import Certificate, CertificateRequest, Review, table_of
+from service.domain import RequestStatus, ReviewStatus
 from service.db.session import Database
 from service.errors import PolicyRejected
 from service.issuance import Issuer, record_certificate

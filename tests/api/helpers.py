@@ -7,7 +7,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlmodel import SQLModel, func, select
 
-from service.runtime import Runtime
+from service.process.runtime import Runtime
 from tests.conftest import bearer
 
 ROW_TABLES = ("requests", "certificates", "certificate_names", "exceptions", "approvals", "grants", "audit_events")

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from flask.testing import FlaskClient
 
 from service.audit.canonical import event_leaf_hash
-from service.config import Settings
+from service.process.config import Settings
 from tests.api.helpers import add_range, submit
 from tests.conftest import bearer
 from tests.factories import csr_pem

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.db.models import CertificateRequest
-from service.runtime import Runtime
+from service.process.runtime import Runtime
 from tests.api.helpers import row_counts
 from tests.conftest import bearer
 from tests.factories import csr_pem, key

@@ -10,10 +10,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from policies.config import DEFAULT_POLICY_PATH
-from service.app import create_app
-from service.config import Settings
-from service.db.models import Role
-from service.runtime import Runtime
+from service.process.app import create_app
+from service.process.config import Settings
+from service.domain import Role
+from service.process.runtime import Runtime
 from service.tokens import create_token
 from tests.api.helpers import row_counts, submit
 from tests.clock import FakeClock

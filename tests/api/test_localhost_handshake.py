@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from policies.config import DEFAULT_POLICY_PATH
-from service.app import create_app
-from service.config import Settings
+from service.process.app import create_app
+from service.process.config import Settings
 from tests.api.helpers import submit
 from tests.clock import FakeClock
 from tests.factories import csr_pem, key

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from flask.testing import FlaskClient
 
-from service.app import create_app
-from service.config import Settings
-from service.runtime import Runtime
+from service.process.app import create_app
+from service.process.config import Settings
+from service.process.runtime import Runtime
 from service.tokens import create_token
 from tests.api.helpers import add_range, submit
 from tests.conftest import TOKEN_NAMES, bearer

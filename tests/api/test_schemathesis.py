@@ -31,8 +31,8 @@ from schemathesis.generation import GenerationMode  # noqa: E402
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,  # noqa: E402
                                                response_schema_conformance, status_code_conformance)
 
-from service.config import Settings  # noqa: E402
-from service.runtime import Runtime  # noqa: E402
+from service.process.config import Settings  # noqa: E402
+from service.process.runtime import Runtime  # noqa: E402
 from service.tokens import create_token  # noqa: E402
 from tests.conftest import BASE_URL, TOKEN_NAMES, bearer  # noqa: E402
 from tests.factories import csr_pem  # noqa: E402
@@ -75,7 +75,7 @@ class Seeded:
 @pytest.fixture(scope="module")
 def seeded(ca_home: Path, sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     """A module-wide app on SQLite with one of each object; the PostgreSQL API tests cover the other backend."""
-    from service.app import create_app
+    from service.process.app import create_app
 
     home = tmp_path_factory.mktemp("schemathesis")
     shutil.copytree(ca_home, home / "data")

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask.testing import FlaskClient
 
-from service.runtime import Runtime
+from service.process.runtime import Runtime
 from tests.api.helpers import add_range, row_counts, submit
 from tests.conftest import bearer
 from tests.factories import csr_pem, key
@@ -178,7 +178,7 @@ def test_ov_policy_issues_lint_clean_ov_certificates(tmp_path, settings, clock, 
     from dataclasses import replace
 
     from policies.config import DEFAULT_POLICY_PATH
-    from service.app import create_app
+    from service.process.app import create_app
 
     policy = tmp_path / "ov.toml"
     policy.write_text(DEFAULT_POLICY_PATH.read_text().replace('organization = ""', 'organization = "Example Corp"')

@@ -19,12 +19,12 @@ sys.path.append(str(BENCH))  # after the project: bench module names must not sh
 import harness  # noqa: E402
 from bare_issuer import BareCa, create_bare_app, issue_leaf  # noqa: E402
 from bare_rows import RowWriter, leaf_hash  # noqa: E402
-from service.app import create_app  # noqa: E402
+from service.process.app import create_app  # noqa: E402
 from service.audit.canonical import event_leaf_hash  # noqa: E402
 from service.audit.verify import verify_audit_log  # noqa: E402
-from service.bootstrap import audit_key_path  # noqa: E402
+from service.process.bootstrap import audit_key_path  # noqa: E402
 from service.ca.keystore import load_private_key  # noqa: E402
-from service.config import Settings  # noqa: E402
+from service.process.config import Settings  # noqa: E402
 from service.db.models import Certificate, CertificateName, CertificateRequest  # noqa: E402
 from service.db.session import Database  # noqa: E402
 from service.inventory_names import dns_key, ip_key  # noqa: E402

@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 
 from service.ca.authority import CertificateAuthority
-from service.tls import (RENEW_BEFORE, SERVER_VALIDITY, TLS12_CIPHERS, ServerNames, TlsContextSource, TlsPaths,
+from service.process.tls import (RENEW_BEFORE, SERVER_VALIDITY, TLS12_CIPHERS, ServerNames, TlsContextSource, TlsPaths,
                          ensure_server_certificate, needs_renewal)
 from tests.e2e.conftest import LiveServer, start_server, stop_server
 

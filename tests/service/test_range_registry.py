@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from policies.addresses import parse_ip
 from service.db.session import Database
 from service.range_registry import RangeRegistry
-from service.runtime import Runtime
+from service.process.runtime import Runtime
 from service.usecases.ranges import add_range, import_ranges, parse_import, remove_range
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)

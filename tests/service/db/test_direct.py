@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from service.db.direct import DirectUnit
-from service.db.models import AuditEvent, CertificateRequest, RequestStatus
+from service.db.models import AuditEvent, CertificateRequest
+from service.domain import RequestStatus
 from service.db.session import Database
 from service.errors import ServiceUnavailable
 

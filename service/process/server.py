@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from service.runtime import Runtime
-from service.tls import TlsContextSource, TlsPaths
+from service.process.runtime import Runtime
+from service.process.tls import TlsContextSource, TlsPaths
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]

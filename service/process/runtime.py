@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.audit.ledger import AuditLedger
-from service.bootstrap import audit_key_path
+from service.process.bootstrap import audit_key_path
 from service.ca.authority import CertificateAuthority
 from service.ca.keystore import load_private_key
 from service.ca.lint import Linter
 from service.errors import CaError
 from service.revocation import Revocation
-from service.config import Settings
+from service.process.config import Settings
 from service.db.session import Database
 from service.issuance import Issuer
 from service.judge import Judge

@@ -11,9 +11,9 @@ from swagger_ui_bundle import swagger_ui_path
 from service.api import audit, certificates, exceptions, health, pki, policy, ranges, requests, revocation
 from service.api.errors import register_error_handlers
 from service.api.schemas import ErrorSchema
-from service.config import Settings
-from service.observability import install as install_observability
-from service.runtime import Clock, Runtime, utc_now
+from service.process.config import Settings
+from service.process.observability import install as install_observability
+from service.process.runtime import Clock, Runtime, utc_now
 
 
 # Swagger UI's script and styles come from the swagger-ui-bundle package, served by certgate

@@ -12,7 +12,7 @@ from service.audit.treehead import generate_log_key
 from service.ca.authority import CertificateAuthority, init_ca
 from service.ca.keystore import CaKeyType, write_certificate, write_private_key
 from service.ca.ocsp_responder import create_ocsp_responder
-from service.config import Settings
+from service.process.config import Settings
 from service.db.migrate import upgrade
 
 log = logging.getLogger("certgate")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from service.server import GunicornServer, _pre_fork
+from service.process.server import GunicornServer, _pre_fork
 
 
 def test_pre_fork_freezes_what_the_master_built() -> None:
