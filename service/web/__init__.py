@@ -9,7 +9,7 @@ from flask import Flask, Response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from service.errors import CertgateError
+from service.errors import CertgateError, NotFound
 from service.process.runtime import Runtime
 from service.web import admin, audit, inventory, queue, requester, signin  # noqa: F401  (they add their routes)
 from service.web.blueprint import bp
@@ -35,6 +35,12 @@ def install_console(app: Flask, rt: Runtime) -> None:
     )
     csrf.init_app(app)
     app.register_blueprint(bp)
+
+
+@bp.route("/<path:_anything>", methods=["GET", "POST"])
+def _no_such_page(_anything: str) -> None:
+    """Unknown console paths answer the console's own 404 page (not the API's JSON)."""
+    raise NotFound("there is no such console page")
 
 
 @bp.before_request

@@ -85,7 +85,8 @@ def ranges_import() -> Any:
 @require(Role.ADMIN)
 def tokens() -> Any:
     """Tokens by name and role (never their secrets); create one (its secret shown once, on this answer); revoke."""
-    rt, status, context = runtime(), 200, {}
+    rt, status = runtime(), 200
+    context: dict[str, Any] = {}
     if request.method == "POST":
         name = request.form.get("name", "").strip()
         try:
