@@ -38,7 +38,7 @@ def install_console(app: Flask, rt: Runtime) -> None:
 
 
 @bp.route("/<path:_anything>", methods=["GET", "POST"])
-def _no_such_page(_anything: str) -> None:
+def _no_such_page(_anything: str) -> Any:
     """Unknown console paths answer the console's own 404 page (not the API's JSON)."""
     raise NotFound("there is no such console page")
 
