@@ -1,0 +1,94 @@
+"""A headless Debian Chromium driven by Selenium, for the console's browser tests (no network, fresh profile)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artifacts" / "console"
+CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+
+
+def chromium(profile: Path, downloads: Path, width: int = 1100, height: int = 800) -> WebDriver:
+    """A new headless Chromium with a fresh profile that saves downloads into `downloads`."""
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if binary is None or driver is None:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+class Console:
+    """One browser on the console: sign in and out, fill forms, wait for what a page says."""
+
+    def __init__(self, driver: WebDriver, base_url: str, downloads: Path) -> None:
+        self.driver = driver
+        self.base = base_url
+        self.downloads = downloads
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base + path)
+
+    def sign_in(self, token: str) -> None:
+        """Sign in with the keyboard alone: type the token, press Enter."""
+        self.open("/console/sign-in")
+        field = self.driver.find_element(By.ID, "f-token")
+        field.send_keys(token)
+        field.send_keys(Keys.ENTER)
+        self.wait_for(lambda: "Sign out" in self.page())
+
+    def sign_out(self) -> None:
+        self.driver.find_element(By.XPATH, "//button[text()='Sign out']").click()
+        self.wait_for(lambda: "You are signed out." in self.page())
+
+    def fill(self, field_id: str, value: str) -> None:
+        element = self.driver.find_element(By.ID, field_id)
+        element.clear()
+        element.send_keys(value)
+
+    def click(self, xpath: str) -> None:
+        self.driver.find_element(By.XPATH, xpath).click()
+
+    def page(self) -> str:
+        return str(self.driver.find_element(By.TAG_NAME, "body").text)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out on {self.driver.current_url}:\n{self.page()}")
+            time.sleep(0.1)
+
+    def download(self, link_id: str) -> Path:
+        """Click a download link and wait for the finished file (Chromium names it from the answer)."""
+        before = set(self.downloads.iterdir())
+        self.driver.find_element(By.ID, link_id).click()
+        fresh: list[Path] = []
+
+        def finished() -> bool:
+            fresh[:] = [p for p in self.downloads.iterdir() if p not in before and not p.name.endswith(".crdownload") and not p.name.startswith(".")]
+            return bool(fresh) and fresh[0].stat().st_size > 0
+
+        self.wait_for(finished)
+        return fresh[0]
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        return path
