@@ -30,7 +30,11 @@ def chromium(profile: Path, downloads: Path, width: int = 1100, height: int = 80
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
-    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    browser = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    # A window is never narrower than ~500 px; the page's own viewport can be, as on a phone.
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    return browser
 
 
 class Console:

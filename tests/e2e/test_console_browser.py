@@ -166,11 +166,11 @@ def test_readable_at_320_pixels(live_server: LiveServer, browser: tuple[Path, Pa
     web = _console(live_server, browser, width=320)
     try:
         web.sign_in(live_server.tokens["approver"])
-        for path in ("/console/queue", f"/console/queue/{body['exception']['id']}", "/console/inventory", "/console/policy"):
+        for path in ("/console/policy", "/console/inventory", "/console/queue", f"/console/queue/{body['exception']['id']}"):
             web.open(path)
             width = web.driver.execute_script("return document.documentElement.scrollWidth")
             viewport = web.driver.execute_script("return document.documentElement.clientWidth")
-            assert width <= viewport, (path, width, viewport)
+            assert viewport == 320 and width <= viewport, (path, width, viewport)
         web.screenshot("exception-at-320px")
     finally:
         web.driver.quit()
