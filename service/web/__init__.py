@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from service.errors import CertgateError, NotFound
@@ -60,9 +61,19 @@ def _security_headers(response: Response) -> Response:
 
 
 @bp.app_template_global()
-def when(moment: Any) -> dict[str, str]:
-    """A time for a template: exact UTC text, ISO form, and the relative hint."""
-    return {"utc": utc_text(moment), "iso": moment.isoformat(), "hint": relative(moment, runtime().clock())}
+def utc(moment: datetime | None) -> Markup:
+    """A time for a page: the exact UTC text in a <time> element, and the relative hint ('in 3 days').
+
+    A function, not a macro: a page of fifty rows calls it a hundred times.
+    """
+    if moment is None:
+        return Markup("—")
+    return Markup(f'<time datetime="{escape(moment.isoformat())}">{escape(utc_text(moment))}</time> '
+                  f'<span class="hint">({escape(relative(moment, runtime().clock()))})</span>')
+
+
+bp.add_app_template_global(form_value, "kept")
+bp.add_app_template_global(iana_block, "iana_block")
 
 
 @bp.context_processor
@@ -71,7 +82,7 @@ def _page_globals() -> dict[str, Any]:
         person = current_person()
     except SignInRequired:
         person = None
-    return {"person": person, "kept": form_value, "iana_block": iana_block}
+    return {"person": person}
 
 
 @bp.errorhandler(SignInRequired)
