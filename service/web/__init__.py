@@ -88,7 +88,7 @@ def _page_globals() -> dict[str, Any]:
 @bp.errorhandler(SignInRequired)
 def _sign_in_first(exc: SignInRequired) -> Any:
     target = request.full_path if request.method == "GET" else url_for("console.home")
-    return redirect(url_for("console.sign_in", next=target, why=exc.message))
+    return redirect(url_for("console.sign_in", next=target, why=exc.reason))
 
 
 @bp.errorhandler(CertgateError)

@@ -26,7 +26,23 @@ KEY_FILE = "console-session.key"
 
 
 class SignInRequired(Unauthorized):
-    """No console session, or one that ended (idle, too old, token revoked): go to the sign-in page."""
+    """No console session, or one that ended (idle, too old, token revoked): go to the sign-in page.
+
+    `reason` is one of `SIGN_IN_REASONS`' keys: the sign-in page shows only its own words, never
+    text from the URL.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(SIGN_IN_REASONS[reason])
+        self.reason = reason
+
+
+SIGN_IN_REASONS = {
+    "required": "Please sign in.",
+    "ended": "Your session has ended; please sign in again.",
+    "revoked": "Your token was revoked; please sign in with another.",
+    "signed-out": "You are signed out.",
+}
 
 
 def runtime() -> Runtime:
@@ -80,19 +96,19 @@ def current_person() -> Principal:
     rt = runtime()
     token_id, since, seen = session.get("tid"), session.get("since"), session.get("seen")
     if not isinstance(token_id, int) or not isinstance(since, float) or not isinstance(seen, float):
-        raise SignInRequired("please sign in")
+        raise SignInRequired("required")
     now = rt.clock()
     idle = timedelta(minutes=rt.settings.console_idle_minutes)
     lifetime = timedelta(hours=rt.settings.console_lifetime_hours)
     if now - _at(seen) > idle or now - _at(since) > lifetime:
         session.clear()
-        raise SignInRequired("your session has ended; please sign in again")
+        raise SignInRequired("ended")
     try:
         with rt.db.direct_read() as reads:
             person = principal_by_id(reads, token_id)
     except Unauthorized as exc:
         session.clear()
-        raise SignInRequired("your token was revoked; please sign in with another") from exc
+        raise SignInRequired("revoked") from exc
     session["seen"] = now.timestamp()
     g.console_person = person
     return person

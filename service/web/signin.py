@@ -10,7 +10,7 @@ from service.domain import Role
 from service.errors import Unauthorized
 from service.web import session as console_session
 from service.web.blueprint import bp
-from service.web.session import ANY_ROLE, require
+from service.web.session import ANY_ROLE, SIGN_IN_REASONS, require
 
 LANDING = {Role.REQUESTER: "console.submit", Role.APPROVER: "console.queue", Role.AUDITOR: "console.audit_log",
            Role.ADMIN: "console.queue"}
@@ -27,7 +27,7 @@ def _safe_next(target: str | None) -> str | None:
 def sign_in() -> Any:
     """The token form; on success a fresh session and the page asked for (or the role's home)."""
     if request.method == "GET":
-        return render_template("sign_in.html", why=request.args.get("why"))
+        return render_template("sign_in.html", why=SIGN_IN_REASONS.get(request.args.get("why", "")))
     try:
         person = console_session.begin(request.form.get("token", ""))
     except Unauthorized:
@@ -39,7 +39,7 @@ def sign_in() -> Any:
 def sign_out() -> Any:
     """End the session (a POST with the form's CSRF token: a link cannot sign anyone out)."""
     console_session.end()
-    return redirect(url_for("console.sign_in", why="You are signed out."))
+    return redirect(url_for("console.sign_in", why="signed-out"))
 
 
 @bp.route("/")

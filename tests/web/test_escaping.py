@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.api.helpers import add_range, submit
 from tests.conftest import bearer
-from tests.factories import csr_pem
+from tests.factories import csr_pem, key
 from tests.web.console import post_form, sign_in, text
 
 XSS = "<script>alert(1)</script>"
@@ -21,7 +26,8 @@ def test_user_text_is_escaped_everywhere(app: Flask, client: FlaskClient, tokens
     review_id = pending["exception"]["id"]
     # an approval reason, kept by a second approval round: reject with the script as the reason
     assert client.post(f"/api/v1/exceptions/{review_id}/reject", json={"reason": XSS}, headers=bearer(tokens["approver"])).status_code == 200
-    refused = submit(client, tokens["requester"], csr_pem(cn=XSS)).get_json()  # a common name the policy refuses
+    odd = submit(client, tokens["requester"], _csr_with_organization(XSS)).get_json()  # a subject attribute
+    assert odd["status"] == "pending_exception", odd
     console = app.test_client()
     sign_in(console, admin)
     made = post_form(console, "/console/tokens", {"op": "create", "name": XSS, "role": "auditor"})  # a token name
@@ -29,18 +35,25 @@ def test_user_text_is_escaped_everywhere(app: Flask, client: FlaskClient, tokens
     pages = [f"/console/queue?status=all", f"/console/queue/{review_id}", f"/console/requests/{pending['id']}",
              "/console/ranges", "/console/tokens", "/console/audit", "/console/audit?subject=" + XSS,
              "/console/inventory?dns=" + XSS, "/console/ranges?ip=" + XSS]
-    if "id" in refused.get("error", {}):
-        pages.append(f"/console/requests/{refused['error']['request_id']}")
+    pages += [f"/console/queue/{odd['exception']['id']}", f"/console/requests/{odd['id']}"]
     seen_escaped = 0
     for page in pages:
         body = text(console.get(page))
         assert XSS not in body, page
         seen_escaped += ESCAPED in body
-    assert seen_escaped >= 6
+    assert seen_escaped >= 7
+    assert ESCAPED in text(console.get(f"/console/queue/{odd['exception']['id']}"))  # the decoded subject
     detail = text(console.get(f"/console/queue/{review_id}"))
     assert detail.count(ESCAPED) >= 2  # justification and the rejection reason
     events = text(console.get("/console/audit?event=token:created"))
     assert ESCAPED in events  # the token name in the event's subject
+
+
+def _csr_with_organization(organization: str) -> bytes:
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)])
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("9.9.9.9"))])
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject).add_extension(san, critical=False)
+    return builder.sign(key("p256"), hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def test_forms_echo_input_escaped(app: Flask, tokens: dict[str, str]) -> None:

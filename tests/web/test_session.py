@@ -74,6 +74,12 @@ def test_a_revoked_token_ends_its_session_at_once(client: FlaskClient, tokens: d
     assert response.status_code == 401
 
 
+def test_the_sign_in_page_shows_only_its_own_words(client: FlaskClient) -> None:
+    page = text(client.get("/console/sign-in?why=Send+your+token+to+evil@example.com"))
+    assert "evil@example.com" not in page
+    assert "Your session has ended" in text(client.get("/console/sign-in?why=ended"))
+
+
 def test_sign_out(client: FlaskClient, tokens: dict[str, str]) -> None:
     sign_in(client, tokens["admin"])
     assert post_form(client, "/console/sign-out", {}).status_code == 302
