@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -84,8 +85,15 @@ def test_security_headers_on_every_kind_of_answer(app: Flask, client: FlaskClien
 def test_pages_have_no_inline_script_or_style_and_no_outside_assets(app: Flask, tokens: dict[str, str]) -> None:
     console = app.test_client()
     sign_in(console, tokens["admin"])
+    labelled = 0
     for page in ("/console/sign-in", "/console/submit", "/console/queue", "/console/audit", "/console/ranges",
                  "/console/tokens", "/console/inventory", "/console/policy"):
         body = text(console.get(page))
         assert "<script" not in body and "style=" not in body and "<style" not in body, page
         assert "http://" not in body.replace("http://127.0.0.1", "") and "https://" not in body, page
+        fields = re.findall(r'<(?:input|select|textarea)\b(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', body)
+        unlabelled = [f for f in fields if f'<label for="{f}">' not in body]
+        controls = len(re.findall(r'<(?:input|select|textarea)\b(?![^>]*type="hidden")', body))
+        assert not unlabelled and controls == len(fields), (page, unlabelled)
+        labelled += len(fields)
+    assert labelled >= 25

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -109,5 +107,3 @@ def _audit_size(runtime: Runtime) -> int:
         from service.usecases.audit_query import AuditQuery, query_audit
         return query_audit(session, AuditQuery(), page=1, per_page=1)[1]
 
-
-_: Callable[..., object] = post_form
