@@ -19,14 +19,20 @@ CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
 
 
-def chromium(profile: Path, downloads: Path, width: int = 1100, height: int = 800) -> WebDriver:
-    """A new headless Chromium with a fresh profile that saves downloads into `downloads`."""
+def chromium(profile: Path, downloads: Path, width: int = 1100, height: int = 800, *,
+             trust_any_certificate: bool = False) -> WebDriver:
+    """A new headless Chromium with a fresh profile that saves downloads into `downloads`.
+
+    `trust_any_certificate` is for `serve --tls` tests: the server's certificate is from its own
+    fresh CA, which this throwaway profile does not know.
+    """
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if binary is None or driver is None:
         pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in (*CHROMIUM_ARGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+    extra = ("--ignore-certificate-errors",) if trust_any_certificate else ()
+    for arg in (*CHROMIUM_ARGS, *extra, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})

@@ -174,3 +174,28 @@ def test_readable_at_320_pixels(live_server: LiveServer, browser: tuple[Path, Pa
         web.screenshot("exception-at-320px")
     finally:
         web.driver.quit()
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`certgate serve --tls`: the console's cookie must be Secure, and its forms must still pass CSRF."""
+    server = start_server(tmp_path_factory.mktemp("tls"), workers=1, serve_args=("--tls",), token_keys=("requester",))
+    yield server
+    stop_server(server)
+
+
+def test_over_tls_the_cookie_is_secure_and_forms_work(tls_server: LiveServer, browser: tuple[Path, Path]) -> None:
+    profile, downloads = browser
+    downloads.mkdir(exist_ok=True)
+    web = Console(chromium(profile, downloads, trust_any_certificate=True), tls_server.url, downloads)
+    try:
+        web.sign_in(tls_server.tokens["requester"])
+        cookie = web.driver.get_cookie("certgate_console")
+        assert cookie is not None and cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        web.open("/console/submit")
+        web.fill("f-csr", csr_pem(cn=None, ips=["10.1.1.1"]).decode())
+        web.click("//button[@value='preview']")  # a CSRF-checked POST over HTTPS (the Referer check included)
+        web.wait_for(lambda: "Preview (nothing stored yet)" in web.page())
+        web.screenshot("tls-preview")
+    finally:
+        web.driver.quit()
