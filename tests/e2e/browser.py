@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -75,14 +76,25 @@ class Console:
         self.driver.find_element(By.XPATH, xpath).click()
 
     def page(self) -> str:
-        return str(self.driver.find_element(By.TAG_NAME, "body").text)
+        """The page's text; empty while a navigation replaces the document under us."""
+        try:
+            return str(self.driver.find_element(By.TAG_NAME, "body").text)
+        except (StaleElementReferenceException, NoSuchElementException):
+            return ""
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
-        while not condition():
+        while not self._holds(condition):
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out on {self.driver.current_url}:\n{self.page()}")
             time.sleep(0.1)
+
+    @staticmethod
+    def _holds(condition: Callable[[], bool]) -> bool:
+        try:
+            return condition()
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False  # the next page is still loading
 
     def download(self, link_id: str) -> Path:
         """Click a download link and wait for the finished file (Chromium names it from the answer)."""
