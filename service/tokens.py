@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam
-from sqlmodel import Session, select
+from sqlmodel import Session, col, func, select
 
 from service.audit.log import append_event
 from service.db.direct import DirectUnit
@@ -86,3 +86,47 @@ def authenticate(reads: DirectUnit, secret: str) -> Principal:
     if not hmac.compare_digest(token_hash, digest) or revoked_at is not None:
         raise Unauthorized("the token is unknown or revoked")
     return Principal(name, Role(role))
+
+
+@dataclass(frozen=True)
+class TokenSummary:
+    """A token as an admin sees it in a list: never the secret, never its hash."""
+
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def sign_in(reads: DirectUnit, secret: str) -> tuple[int, Principal]:
+    """The token id and principal a secret stands for (a console session keeps the id, not the secret).
+
+    Raises:
+        Unauthorized: unknown or revoked token.
+    """
+    principal = authenticate(reads, secret)
+    row = reads.first(select(_TOKENS.c.id).where(_TOKENS.c.token_hash == bindparam("digest")), {"digest": hash_token(secret)})
+    if row is None:
+        raise Unauthorized("the token is unknown or revoked")
+    return int(row[0]), principal
+
+
+def principal_by_id(reads: DirectUnit, token_id: int) -> Principal:
+    """The principal of a token still in force, by id (checked on every console request).
+
+    Raises:
+        Unauthorized: no such token, or it was revoked since.
+    """
+    row = reads.first(select(_TOKENS.c.name, _TOKENS.c.role, _TOKENS.c.revoked_at).where(_TOKENS.c.id == bindparam("tid")),
+                      {"tid": token_id})
+    if row is None or row[2] is not None:
+        raise Unauthorized("the token is unknown or revoked")
+    return Principal(row[0], Role(row[1]))
+
+
+def list_tokens(session: Session, *, page: int, per_page: int) -> tuple[list[TokenSummary], int]:
+    """One page of tokens, newest first, and the total."""
+    rows = session.exec(select(ApiToken).order_by(col(ApiToken.id).desc()).offset((page - 1) * per_page).limit(per_page)).all()
+    total = session.exec(select(func.count()).select_from(ApiToken)).one()
+    return [TokenSummary(r.id or 0, r.name, Role(r.role), r.created_at, r.revoked_at) for r in rows], total

@@ -61,6 +61,7 @@ def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names
     scheme = "http"
     if tls:
         options |= _tls(app, s.data_dir, host, tls_names)
+        app.config["SESSION_COOKIE_SECURE"] = True  # the console's cookie never travels over plain HTTP
         scheme = "https"
     click.echo(f"certgate serving on {scheme}://{host}:{port} ({workers} workers)", err=True)
     GunicornServer(app, options).run()

@@ -14,6 +14,7 @@ from service.api.schemas import ErrorSchema
 from service.process.config import Settings
 from service.process.observability import install as install_observability
 from service.process.runtime import Clock, Runtime, utc_now
+from service.web import install_console
 
 
 # Swagger UI's script and styles come from the swagger-ui-bundle package, served by certgate
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
         api.register_blueprint(module.blp)
     for module_bp in (pki.blp, revocation.blp, health.blp):
         app.register_blueprint(module_bp)
+    install_console(app, rt)
     install_observability(app)
 
     @app.after_request

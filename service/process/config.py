@@ -22,6 +22,8 @@ class Settings:
     ca_passphrase: bytes | None
     base_url: str
     max_request_bytes: int = MAX_REQUEST_BYTES
+    console_idle_minutes: int = 30
+    console_lifetime_hours: int = 12
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -36,4 +38,6 @@ class Settings:
             policy_file=Path(env.get("CERTGATE_POLICY_FILE") or DEFAULT_POLICY_PATH),
             ca_passphrase=passphrase.encode() if passphrase else None,
             base_url=env.get("CERTGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            console_idle_minutes=int(env.get("CERTGATE_CONSOLE_IDLE_MINUTES") or 30),
+            console_lifetime_hours=int(env.get("CERTGATE_CONSOLE_LIFETIME_HOURS") or 12),
         )

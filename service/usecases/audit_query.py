@@ -59,10 +59,12 @@ def _data_mentions(value: str) -> Any:
     return cast(AuditEvent.data, String).contains(f'"{value}"')
 
 
-def query_audit(session: Session, q: AuditQuery, *, page: int, per_page: int) -> tuple[list[AuditEvent], int]:
-    """One page of matching events, oldest first, and the total."""
+def query_audit(session: Session, q: AuditQuery, *, page: int, per_page: int,
+                newest_first: bool = False) -> tuple[list[AuditEvent], int]:
+    """One page of matching events, oldest first (or newest first), and the total."""
     conds = _conditions(q)
-    rows = session.exec(select(AuditEvent).where(*conds).order_by(col(AuditEvent.index))
+    order = col(AuditEvent.index).desc() if newest_first else col(AuditEvent.index)
+    rows = session.exec(select(AuditEvent).where(*conds).order_by(order)
                         .offset((page - 1) * per_page).limit(per_page)).all()
     return list(rows), session.exec(select(func.count()).select_from(AuditEvent).where(*conds)).one()
 

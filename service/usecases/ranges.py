@@ -49,8 +49,9 @@ def add_range(session: Session, *, cidr: str, owner: str, actor: str, now: datet
     return row
 
 
-def remove_range(session: Session, *, range_id: int | None = None, cidr: str | None = None, actor: str, now: datetime) -> OwnedRange:
-    """Remove a range by id or by CIDR.
+def remove_range(session: Session, *, range_id: int | None = None, cidr: str | None = None, actor: str, now: datetime,
+                 reason: str | None = None) -> OwnedRange:
+    """Remove a range by id or by CIDR (with the reason, when given, in its audit event).
 
     Raises:
         NotFound: no such range.
@@ -68,7 +69,7 @@ def remove_range(session: Session, *, range_id: int | None = None, cidr: str | N
     assert row.id is not None
     session.delete(row)
     append_event(session, event="range:removed", actor=actor, subject=f"range:{row.cidr}",
-                 data={"range_id": row.id, "cidr": row.cidr, "owner": row.owner}, at=now)
+                 data={"range_id": row.id, "cidr": row.cidr, "owner": row.owner} | ({"reason": reason} if reason else {}), at=now)
     session.add(RangeChange(op="remove", range_id=row.id, cidr=row.cidr, owner=row.owner))
     return row
 
