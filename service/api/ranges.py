@@ -73,6 +73,8 @@ class Lookup(MethodView):
             raise BadRequest(f"{query['ip']!r} is not an IP address")
         block = special_block(ip)
         rt = runtime()
+        with rt.db.direct_read() as reads:
+            rt.judge.heads.catch_up(reads)  # the same read-your-writes as a submission
         reason = not_public_reason(ip, rt.judge.policy.address_rule)
         match = rt.ranges.lookup(ip_subject_for_owner(ip))
         verdict = "ip_not_public" if reason is not None else ("ok" if match else "ip_not_owned")
