@@ -1,20 +1,20 @@
 # syntax=docker/dockerfile:1
-# certgate: build a wheel-free virtualenv in one stage, run it as an unprivileged user in another.
+# certgate: install the package (migrations included, as `certgate_migrations`) into a virtualenv in
+# one stage; run it as an unprivileged user in another, from any working directory.
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 RUN python -m venv /opt/certgate
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY service ./service
 COPY policies ./policies
+COPY alembic ./alembic
 RUN /opt/certgate/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/certgate/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN useradd --system --uid 10001 --home-dir /var/lib/certgate --create-home certgate
 COPY --from=build /opt/certgate /opt/certgate
-# Migrations are looked up in the working directory (service.db.migrate.alembic_dir).
-WORKDIR /opt/certgate-app
-COPY alembic ./alembic
+WORKDIR /var/lib/certgate
 ENV PATH=/opt/certgate/bin:$PATH \
     CERTGATE_DATA_DIR=/var/lib/certgate/data \
     PYTHONUNBUFFERED=1

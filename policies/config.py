@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policies.public_ip import AddressRule
+
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.toml")
 
 
@@ -68,6 +70,7 @@ class Policy:
     crl_next_update_hours: int = 24
     crl_refresh_before_hours: int = 6
     ocsp_validity_hours: int = 24
+    address_rule: AddressRule = AddressRule.BASELINE_REQUIREMENTS
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -92,6 +95,15 @@ def _positive(value: Any, name: str) -> int:
 def policy_bound(weak: dict[str, Any]) -> int:
     """The small-prime bound, bounded itself: the cached prime product grows with it."""
     return _positive(weak.get("small_prime_bound", 65536), "weak_keys.small_prime_bound")
+
+
+def _address_rule(addresses: dict[str, Any]) -> AddressRule:
+    value = addresses.get("rule", AddressRule.BASELINE_REQUIREMENTS.value)
+    try:
+        return AddressRule(value)
+    except ValueError:
+        allowed = ", ".join(f'"{r.value}"' for r in AddressRule)
+        raise PolicyFileError(f"addresses.rule must be one of {allowed}") from None
 
 
 def parse_policy(data: bytes) -> Policy:
@@ -148,6 +160,7 @@ def parse_policy(data: bytes) -> Policy:
             _section(doc, "crl").get("refresh_before_hours", 6), "crl.refresh_before_hours"
         ),
         ocsp_validity_hours=_positive(_section(doc, "ocsp").get("validity_hours", 24), "ocsp.validity_hours"),
+        address_rule=_address_rule(_section(doc, "addresses")),
         raw=doc,
     )
     if policy.organization and not (policy.country and (policy.state_or_province or policy.locality)):

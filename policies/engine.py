@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from policies.addresses import IpAddress, is_globally_reachable, ip_subject_for_owner, parse_ip, parse_ip_lenient
+from policies.addresses import IpAddress, ip_subject_for_owner, parse_ip, parse_ip_lenient
 from policies.config import Policy
+from policies.public_ip import AddressRule, not_public_reason
 from policies.decision import Decision, Finding, Severity
 from policies.facts import RequestFacts
 from policies.keys import key_findings
@@ -57,14 +58,14 @@ def named_ips(facts: RequestFacts) -> tuple[IpAddress, ...]:
     return tuple(seen.values())
 
 
-def ip_findings(ips: tuple[IpAddress, ...], owned: OwnedRanges) -> list[Finding]:
-    """One finding per IP that is not public, or public but not inside an owned range."""
+def ip_findings(ips: tuple[IpAddress, ...], owned: OwnedRanges,
+                rule: AddressRule = AddressRule.BASELINE_REQUIREMENTS) -> list[Finding]:
+    """One finding per IP that is not public under `rule`, or public but not inside an owned range."""
     findings = []
     for ip in ips:
-        if not is_globally_reachable(ip):
-            findings.append(
-                Finding("ip.public", "ip_not_public", f"{ip.text} is not a globally reachable address", ip.text, Severity.EXCEPTION)
-            )
+        reason = not_public_reason(ip, rule)
+        if reason is not None:
+            findings.append(Finding("ip.public", "ip_not_public", reason, ip.text, Severity.EXCEPTION))
         elif not owned.covers(ip_subject_for_owner(ip)):
             findings.append(
                 Finding("ip.owned", "ip_not_owned", f"{ip.text} is not inside a range the organisation owns", ip.text, Severity.EXCEPTION)
@@ -89,7 +90,7 @@ def evaluate(facts: RequestFacts, ctx: EvaluationContext) -> Decision:
     days, validity = validity_decision(facts.requested_validity_days, policy, ctx.now)
     findings += validity
     ips = named_ips(facts)
-    address_findings = ip_findings(ips, ctx.owned)
+    address_findings = ip_findings(ips, ctx.owned, policy.address_rule)
     grant = None
     if address_findings and not findings:
         grant = _covering_grant(address_findings, ctx)

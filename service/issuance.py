@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from policies.addresses import parse_ip
+from cryptography import x509
+
+from policies.addresses import IpAddress, parse_ip
 from policies.config import Policy
+from policies.public_ip import AddressRule, not_public_reason
 from policies.decision import Decision
 from service.audit.log import NewEvent, append_events
 from service.ca.authority import CertificateAuthority, IssuedCertificate, new_serial
-from service.ca.lint import INTERNAL_NAME_CODES, Linter, LintFinding, is_ca_url_finding
-from service.ca.profile import IssueOrder
+from service.ca.lint import INTERNAL_NAME_CODES, Linter, LintFinding, LintSeverity, is_ca_url_finding
+from service.ca.profile import IssueOrder, leaf_names
 from service.errors import CertgateError, LintFailed, PolicyRejected
 from service.csr import VerifiedCsr
 from service.db.direct import DirectUnit
@@ -67,8 +70,10 @@ class Issuer:
             state_or_province=policy.state_or_province,
             locality=policy.locality,
         )
+        san_ips = [parse_ip(str(n.value)) for n in leaf_names(order)[1] if isinstance(n, x509.IPAddress)]
+        amend = ip_lint_amendment([ip for ip in san_ips if ip is not None], policy.address_rule)
         try:
-            return self.ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips))
+            return self.ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips), amend=amend)
         except LintFailed as failure:
             raise _classify(failure) from None
 
@@ -93,6 +98,29 @@ def _quoted(message: str) -> str:
     """pkilint quotes the offending value: 'Internal IP address: "10.0.0.5"'."""
     parts = message.split('"')
     return parts[1] if len(parts) >= 3 else ""
+
+
+IP_FINDING = "cabf.internal_ip_address"
+SAN_IP_NODE = "certificate.tbsCertificate.extensions.subjectAltName.iPAddress"
+
+
+def ip_lint_amendment(ips: Sequence[IpAddress], rule: AddressRule) -> Callable[[list[LintFinding]], list[LintFinding]]:
+    """The linter's IP-reservation finding, as the project judges it.
+
+    pkilint judges SAN addresses with Python's `ipaddress`, whose answers (2001::/23 above all)
+    change between patch releases and differ from the policy's own table. So its
+    `cabf.internal_ip_address` findings on SAN addresses are dropped, and one is written for
+    each SAN address that the policy's `rule` does not accept, in pkilint's words and at ERROR.
+    An approved address then has its finding waived and recorded (`lint_waiver`); any other one
+    stops the issuance. Every other lint finding stays as it is.
+    """
+    ours = [LintFinding(IP_FINDING, LintSeverity.ERROR, f'Internal IP address: "{ip.text}": {reason}', SAN_IP_NODE)
+            for ip in ips if (reason := not_public_reason(ip, rule)) is not None]
+
+    def amend(findings: list[LintFinding]) -> list[LintFinding]:
+        return [f for f in findings if not (f.code == IP_FINDING and ".subjectAltName." in f.node_path)] + ours
+
+    return amend
 
 
 def lint_waiver(approved_ips: frozenset[str]) -> Callable[[LintFinding], bool]:

@@ -1,8 +1,10 @@
 """Each worker's in-memory copy of the owned-range registry, kept current from the change log.
 
 A worker builds its index once, then replays `range_changes` rows newer than the last one it
-saw, checking at most every `refresh_seconds`. Writers append the change row while holding the
-audit-log lock, so change numbers commit in order and a replay never skips one.
+saw. Every judged request first reads the log's head (`service.change_heads`) and replays up to
+it, so a change is seen by every request that starts after it committed; other readers check at
+most every `refresh_seconds`. Writers append the change row while holding the audit-log lock,
+so change numbers commit in order and a replay never skips one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from sqlmodel import Session, col, select
 
 from policies.addresses import IpAddress
 from policies.ownership import RangeIndex, RangeMatch
-from service.db.models import RangeChange
+from sqlalchemy.sql.schema import Table
+
+from service.db.models import RangeChange, table_of
 from service.db.session import Database
 
 _FETCH_ROWS = 20_000
@@ -89,6 +93,9 @@ def _build_from_table(session: Session) -> RangeIndex:
     return RangeIndex.build_stored(_driver_rows(session, _IPV4_ROWS), _driver_rows(session, _IPV6_ROWS))
 
 
+_CHANGE_LOG = table_of(RangeChange)
+
+
 class RangeRegistry:
     """The owned-range lookups of one process (`covers` satisfies the engine's protocol)."""
 
@@ -100,6 +107,22 @@ class RangeRegistry:
         self._index: RangeIndex | None = None
         self._seq = 0
         self._checked = float("-inf")
+
+    @property
+    def change_log(self) -> Table:
+        """The table this registry replays (`service.change_heads.FollowsChangeLog`)."""
+        return _CHANGE_LOG
+
+    def catch_up(self, head: int) -> None:
+        """Replay (or build) up to at least change `head`; when already there, just note the check.
+
+        Changes are applied in `seq` order and `_seq` moves after each one, so `_seq >= head`
+        read without the lock still means every change up to `head` is in the index.
+        """
+        if self._index is not None and self._seq >= head:
+            self._checked = self._monotonic()  # the time-based check of `current` need not read again
+            return
+        self.refresh()
 
     @property
     def built(self) -> bool:

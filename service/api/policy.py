@@ -27,4 +27,5 @@ class PolicyView(MethodView):
             "policy": loaded.policy.raw,
             "source": loaded.text,
             "cabf_max_validity_days": cabf_max_validity_days(rt.clock()),
+            "address_rule": loaded.policy.address_rule.value,
         }

@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from policies.addresses import is_globally_reachable, ip_subject_for_owner, parse_ip, special_block
+from policies.public_ip import not_public_reason
 from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import ANY_ROLE, current_principal, require, runtime
 from service.api.schemas import LookupQuerySchema, LookupSchema, PageQuerySchema, RangeCreateSchema, RangePageSchema, RangeSchema
@@ -71,12 +72,17 @@ class Lookup(MethodView):
         if ip is None:
             raise BadRequest(f"{query['ip']!r} is not an IP address")
         block = special_block(ip)
-        public = is_globally_reachable(ip)
-        match = runtime().ranges.lookup(ip_subject_for_owner(ip))
-        verdict = "ip_not_public" if not public else ("ok" if match else "ip_not_owned")
+        rt = runtime()
+        with rt.db.direct_read() as reads:
+            rt.judge.heads.catch_up(reads)  # the same read-your-writes as a submission
+        reason = not_public_reason(ip, rt.judge.policy.address_rule)
+        match = rt.ranges.lookup(ip_subject_for_owner(ip))
+        verdict = "ip_not_public" if reason is not None else ("ok" if match else "ip_not_owned")
         return {
             "ip": ip.text,
-            "globally_reachable": public,
+            "globally_reachable": is_globally_reachable(ip),
+            "public": reason is None,
+            "reason": reason,
             "special_purpose_block": None if block is None else {"name": block.name, "cidr": block.cidr, "rfc": block.rfc},
             "owned": match is not None,
             "range": None if match is None else {"id": match.range_id, "cidr": match.cidr, "owner": match.owner},

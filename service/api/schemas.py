@@ -103,6 +103,7 @@ class PolicySchema(Schema):
     policy = fields.Dict()
     source = fields.String()
     cabf_max_validity_days = fields.Integer()
+    address_rule = fields.String(metadata={"description": "which IPs are public: baseline-requirements or globally-reachable"})
 
 
 # Times a query may name: one day inside datetime's range, so converting any offset to UTC cannot overflow.
@@ -170,7 +171,9 @@ class LookupQuerySchema(Schema):
 
 class LookupSchema(Schema):
     ip = fields.String()
-    globally_reachable = fields.Boolean()
+    globally_reachable = fields.Boolean(metadata={"description": "the registries' globally-reachable column"})
+    public = fields.Boolean(metadata={"description": "public under the policy's address rule"})
+    reason = fields.String(allow_none=True, metadata={"description": "why it is not public, naming the registry entry"})
     special_purpose_block = fields.Dict(allow_none=True)
     owned = fields.Boolean()
     range = fields.Dict(allow_none=True)

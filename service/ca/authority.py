@@ -136,8 +136,12 @@ class CertificateAuthority:
         return cls(paths, load_certificate(paths.root_cert), issuing_cert, issuing_key, base_url, passphrase)
 
     def issue(self, order: IssueOrder, *, linter: Linter | None,
-              waive: Callable[[LintFinding], bool] | None = None) -> IssuedCertificate:
+              waive: Callable[[LintFinding], bool] | None = None,
+              amend: Callable[[list[LintFinding]], list[LintFinding]] | None = None) -> IssuedCertificate:
         """Sign a leaf built from `order` only; lint it first when a linter is given.
+
+        `amend` may replace lint findings by the project's own verdict on the same question
+        (the IP-reservation finding: `service.issuance.ip_lint_amendment`) before `waive` runs.
 
         Raises:
             LintFailed: a blocking lint finding that `waive` does not accept.
@@ -150,7 +154,8 @@ class CertificateAuthority:
             trial = builder.sign(self._throwaway, signature_hash(self._key))
             blocking = []
             kind = LeafKind.OV if order.organization else LeafKind.DV
-            for finding in linter.lint(trial.public_bytes(serialization.Encoding.DER), kind):
+            findings = linter.lint(trial.public_bytes(serialization.Encoding.DER), kind)
+            for finding in amend(findings) if amend is not None else findings:
                 if not finding.severity.is_blocking:
                     continue
                 if waive is not None and waive(finding):

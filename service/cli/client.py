@@ -1,14 +1,61 @@
-"""`certgate submit`: a small client of the HTTP API."""
+"""`certgate submit`: a small client of the HTTP API that retries safely (`Idempotency-Key`)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
+from typing import Any
 
 import click
+
+MAX_WAIT_SECONDS = 10.0  # the longest pause between two attempts, whatever Retry-After says
+
+
+def _retry_after(exc: urllib.error.HTTPError, fallback: float) -> float:
+    """The pause a 503 asks for (seconds form only), bounded by `MAX_WAIT_SECONDS`."""
+    value = exc.headers.get("Retry-After", "")
+    try:
+        return min(max(float(value), 0.0), MAX_WAIT_SECONDS)
+    except ValueError:
+        return fallback
+
+
+def post_with_retries(req: urllib.request.Request, *, attempts: int, url: str) -> tuple[int, Any]:
+    """POST `req` until it gets an answer other than 503; retried on connection errors too.
+
+    Safe only because `req` carries an Idempotency-Key: a retry of a request whose answer was
+    lost gets the first result again, never a second certificate.
+
+    Raises:
+        urllib.error.HTTPError: an error answer other than 503, or a 503 on the last attempt.
+        click.ClickException: the server could not be reached on any attempt.
+    """
+    pause = 0.5
+    for attempt in range(1, attempts + 1):
+        last = attempt == attempts
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or last:
+                raise
+            wait = _retry_after(exc, pause)
+            reason = "503 unavailable"
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut short
+            if last:
+                detail = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+                raise click.ClickException(f"cannot reach {url}: {detail}") from exc
+            wait, reason = pause, f"{type(exc).__name__}: {exc}"
+        click.echo(f"attempt {attempt} failed ({reason}); retrying in {wait:.1f} s", err=True)
+        time.sleep(wait)
+        pause = min(pause * 2, MAX_WAIT_SECONDS)
+    raise AssertionError("unreachable")
 
 
 @click.command()
@@ -19,8 +66,17 @@ import click
               help="where to write the chain (default: CSR_FILE with .chain.pem)")
 @click.option("--validity-days", type=int, default=None)
 @click.option("--justification", default=None)
-def submit(csr_file: Path, url: str, token: str, out: Path | None, validity_days: int | None, justification: str | None) -> None:
-    """Submit a CSR; write the certificate chain, or print the pending exception."""
+@click.option("--idempotency-key", default=None,
+              help="the Idempotency-Key to send (default: a new random one); reuse it to retry by hand")
+@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True,
+              help="retries on connection errors and 503 answers (with the same key)")
+def submit(csr_file: Path, url: str, token: str, out: Path | None, validity_days: int | None, justification: str | None,
+           idempotency_key: str | None, retries: int) -> None:
+    """Submit a CSR; write the certificate chain, or print the pending exception.
+
+    Every submission carries an Idempotency-Key, so the retries on connection errors and 503
+    answers never issue twice.
+    """
     body: dict[str, object] = {"csr": csr_file.read_text()}
     if validity_days is not None:
         body["validity_days"] = validity_days
@@ -29,20 +85,18 @@ def submit(csr_file: Path, url: str, token: str, out: Path | None, validity_days
     req = urllib.request.Request(
         url.rstrip("/") + "/api/v1/requests",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}",
+                 "Idempotency-Key": idempotency_key or str(uuid.uuid4())},
         method="POST",
     )
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            status, answer = resp.status, json.loads(resp.read())
+        status, answer = post_with_retries(req, attempts=retries + 1, url=url)
     except urllib.error.HTTPError as exc:
         error = json.loads(exc.read() or b"{}").get("error", {})
         click.echo(f"refused ({exc.code} {error.get('code')}): {error.get('message')}", err=True)
         for v in error.get("violations", []):
             click.echo(f"  - {v.get('code')}: {v.get('message')}", err=True)
         sys.exit(1)
-    except urllib.error.URLError as exc:
-        raise click.ClickException(f"cannot reach {url}: {exc.reason}") from exc
     if status == 201:
         cert = answer["certificate"]
         target = out or csr_file.with_suffix(".chain.pem")

@@ -15,6 +15,7 @@ from service.process.bootstrap import audit_key_path
 from service.ca.authority import CertificateAuthority
 from service.ca.keystore import load_private_key
 from service.ca.lint import Linter
+from service.change_heads import ChangeHeads
 from service.errors import CaError
 from service.revocation import Revocation
 from service.process.config import Settings
@@ -72,7 +73,8 @@ class Runtime:
             raise CaError("the audit-log key must be an ECDSA P-256 key")
         revocation = Revocation(db, ca, loaded.policy, settings.data_dir, settings.ca_passphrase)
         revocation.responder(clock())
-        return cls(settings, db, loaded, ranges, Judge(loaded, ranges), Issuer(ca, linter), AuditLedger(db, log_key),
+        judge = Judge(loaded, ranges, ChangeHeads([ranges]))
+        return cls(settings, db, loaded, ranges, judge, Issuer(ca, linter), AuditLedger(db, log_key),
                    revocation, clock)
 
     @property

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.serialization import Encoding
+from sqlmodel import select
 
 from policies.decision import Decision, Verdict
 from service.audit.log import NewEvent, append_events
@@ -15,7 +17,9 @@ from service.db.direct import DirectUnit
 from service.db.models import Certificate, CertificateRequest, Review, table_of
 from service.domain import RequestStatus, ReviewStatus
 from service.db.session import Database
-from service.errors import PolicyRejected
+from service.errors import NotFound, PolicyRejected
+from service.idempotency import IdempotencyKey, Outcome, replay_or_run
+from service.idempotency import record as record_key
 from service.issuance import Issuer, record_certificate
 from service.judge import Judge
 from service.tokens import Principal
@@ -29,6 +33,14 @@ class Submission:
     validity_days: int | None = None
     justification: str | None = None
     client_auth: bool = False
+
+    def fingerprint(self) -> dict[str, object]:
+        """What an `Idempotency-Key` binds: every field, the CSR by its digest."""
+        return {"csr_sha256": hashlib.sha256(self.csr).hexdigest(), "validity_days": self.validity_days,
+                "justification": self.justification, "client_auth": self.client_auth}
+
+
+SUBMIT_SCOPE = "POST /api/v1/requests"
 
 
 @dataclass(frozen=True)
@@ -52,19 +64,35 @@ def dry_run(db: Database, judge: Judge, submission: Submission, actor: Principal
 
 
 def submit_request(
-    db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime
+    db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime,
+    *, idempotency_key: str | None = None,
 ) -> RequestRecord:
     """Judge a CSR and act on the verdict in one transaction with its audit events.
 
     A policy refusal is stored as a `rejected` request (auditors see refusals) and then raised;
     bytes that are not a verifiable CSR leave nothing behind. The rows are written with direct
-    statements (`service.db.direct`): this is the hot path of the service.
+    statements (`service.db.direct`): this is the hot path of the service. With an
+    `idempotency_key`, a repeat of the same submission by the same requester answers the first
+    result again (the same request, its certificate or exception, or its refusal) and writes nothing.
 
     Raises:
         MalformedCsr, CsrSignatureInvalid: the body is not a verifiable CSR.
         PolicyRejected: the key or validity breaks the policy (the request is stored as rejected).
         LintFailed: the CA's own profile produced a certificate the linter refuses.
+        BadRequest: the idempotency key is not a valid key.
+        IdempotencyKeyReused: the key was used before with another submission.
     """
+    key = None
+    if idempotency_key is not None:
+        key = IdempotencyKey.of(actor.name, SUBMIT_SCOPE, idempotency_key, submission.fingerprint())
+    return replay_or_run(db, key, now, lambda: _submit(db, judge, issuer, submission, actor, now, key),
+                         lambda outcome: _replay(db, outcome))
+
+
+def _submit(
+    db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime,
+    key: IdempotencyKey | None,
+) -> RequestRecord:
     csr = load_csr(submission.csr)
     facts = request_facts(csr, submission.validity_days)
     with db.direct_read() as reads:
@@ -75,7 +103,14 @@ def submit_request(
         approved = frozenset(f.subject for f in decision.waived)
         issued = issuer.sign(csr, decision, judge.policy, client_auth=submission.client_auth, now=now, approved_ips=approved)
     request = _request_row(csr, submission, decision, actor, now)
+    refusal = None
+    if decision.verdict is Verdict.REJECT:
+        first = decision.rejections[0]
+        refusal = PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings], request_id=request.id)
     with db.direct_write() as unit:
+        if key is not None:  # first: a racing twin fails here and replays this one
+            record_key(unit, key, now, request_id=request.id,
+                       answer=None if refusal is None else {"code": refusal.code, "message": refusal.message})
         unit.insert(_INSERT_REQUEST, request.model_dump())
         submitted = _submitted_event(request, decision, actor, now)
         if decision.verdict is Verdict.REJECT:
@@ -89,10 +124,24 @@ def submit_request(
             cert = record_certificate(unit, request, issued, actor=actor.name, now=now,
                                       cause={"grant_id": decision.grant_id, "exception_id": None}, preceded_by=[submitted])
             record = RequestRecord(request, certificate=cert)
-    if decision.verdict is Verdict.REJECT:
-        first = decision.rejections[0]
-        raise PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings], request_id=request.id)
+    if refusal is not None:
+        raise refusal
     return record
+
+
+def _replay(db: Database, outcome: Outcome) -> RequestRecord:
+    """The first result of a repeated submission: its request as it stands, or its refusal again."""
+    assert outcome.request_id is not None
+    with db.read() as session:
+        request = session.get(CertificateRequest, outcome.request_id)
+        if request is None:  # requests are never deleted; a key outlives nothing it points at
+            raise NotFound(f"no request {outcome.request_id}")
+        if outcome.answer is not None:
+            raise PolicyRejected(outcome.answer["code"], outcome.answer["message"], request.violations,
+                                 request_id=request.id)
+        cert = session.exec(select(Certificate).where(Certificate.request_id == request.id)).first()
+        review = session.exec(select(Review).where(Review.request_id == request.id)).first()
+        return RequestRecord(request, certificate=cert, review=review)
 
 
 _INSERT_REQUEST = table_of(CertificateRequest).insert()

@@ -37,7 +37,7 @@ def ctx(*grants: GrantFacts) -> EvaluationContext:
         (facts(ips=("10.0.0.5",)), Verdict.EXCEPTION, ["ip_not_public"]),
         (facts(ips=("8.8.8.8",)), Verdict.EXCEPTION, ["ip_not_owned"]),
         (facts(ips=("::ffff:10.0.0.5",)), Verdict.EXCEPTION, ["ip_not_public"]),
-        (facts(ips=("::ffff:5.6.7.8",)), Verdict.ISSUE, []),
+        (facts(ips=("::ffff:5.6.7.8",)), Verdict.EXCEPTION, ["ip_not_public"]),  # BR: ::ffff:0:0/96 is reserved
         (facts(cn="192.168.1.1"), Verdict.EXCEPTION, ["ip_not_public"]),
         (facts(dns=("172.16.0.1",)), Verdict.EXCEPTION, ["ip_not_public"]),
         (facts(ips=("10.0.0.1", "8.8.8.8", "5.6.7.8")), Verdict.EXCEPTION, ["ip_not_public", "ip_not_owned"]),
@@ -51,6 +51,15 @@ def test_verdicts(request_facts: RequestFacts, verdict: Verdict, codes: list[str
     assert decision.verdict is verdict
     assert [f.code for f in decision.findings] == codes
     assert decision.policy_version == POLICY.version
+
+
+def test_the_globally_reachable_rule_judges_a_mapped_address_by_its_ipv4() -> None:
+    policy = parse_policy(DEFAULT_POLICY_PATH.read_bytes().replace(b'rule = "baseline-requirements"',
+                                                                    b'rule = "globally-reachable"'))
+    assert policy.address_rule == "globally-reachable"
+    context = EvaluationContext(policy, NOW, OWNED, frozenset(), ())
+    assert evaluate(facts(ips=("::ffff:5.6.7.8",)), context).verdict is Verdict.ISSUE
+    assert [f.code for f in evaluate(facts(ips=("::ffff:10.0.0.5",)), context).findings] == ["ip_not_public"]
 
 
 def test_named_ips_are_deduplicated_across_cn_dns_and_san() -> None:

@@ -48,6 +48,46 @@ def test_changes_by_another_worker_are_replayed_within_the_refresh_interval(data
     db_b.dispose()
 
 
+def test_the_head_check_makes_a_change_visible_to_the_next_request(database_url: str) -> None:
+    """With the clock stopped (no time-based refresh), only the per-request head check can see a change."""
+    from service.change_heads import ChangeHeads
+
+    db_a, db_b = Database(database_url), Database(database_url)
+    worker_b = RangeRegistry(db_b, refresh_seconds=0.5, monotonic=Ticker())
+    heads = ChangeHeads([worker_b])
+    worker_b.refresh()
+    for round_ in range(3):
+        with db_a.write() as session:
+            row = add_range(session, cidr="5.6.7.0/24", owner=f"netops-{round_}", actor="a", now=NOW)
+        assert not worker_b.covers(ip("5.6.7.8"))  # no request has started since the change
+        with db_b.direct_read() as reads:
+            heads.catch_up(reads)
+        match = worker_b.lookup(ip("5.6.7.8"))
+        assert match is not None and match.owner == f"netops-{round_}"
+        with db_a.write() as session:
+            remove_range(session, range_id=row.id, actor="a", now=NOW)
+        with db_b.direct_read() as reads:
+            heads.catch_up(reads)
+        assert worker_b.lookup(ip("5.6.7.8")) is None
+    db_a.dispose()
+    db_b.dispose()
+
+
+def test_one_statement_reads_every_log_head(database_url: str) -> None:
+    """The shape the owned-domain registry joins: several logs, one read, NULL for an empty log."""
+    from service.change_heads import heads_statement
+    from service.db.models import RangeChange, table_of
+
+    db = Database(database_url)
+    log = table_of(RangeChange)
+    with db.write() as session:
+        add_range(session, cidr="5.6.7.0/24", owner="n", actor="a", now=NOW)
+    with db.direct_read() as reads:
+        (head, again), = reads.rows(heads_statement([log, log]))
+    assert head == again and head is not None and head >= 1
+    db.dispose()
+
+
 def test_bulk_import_makes_workers_rebuild(database_url: str) -> None:
     db = Database(database_url)
     tick = Ticker()
