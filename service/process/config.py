@@ -10,6 +10,8 @@ from pathlib import Path
 from policies.config import DEFAULT_POLICY_PATH
 
 MAX_REQUEST_BYTES = 64 * 1024
+# A batch's own limit: 1,000 CSRs of up to about 4 KiB each (RSA-4096 with many names), JSON-escaped.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class Settings:
     ca_passphrase: bytes | None
     base_url: str
     max_request_bytes: int = MAX_REQUEST_BYTES
+    max_batch_bytes: int = MAX_BATCH_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -36,4 +39,5 @@ class Settings:
             policy_file=Path(env.get("CERTGATE_POLICY_FILE") or DEFAULT_POLICY_PATH),
             ca_passphrase=passphrase.encode() if passphrase else None,
             base_url=env.get("CERTGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            max_batch_bytes=int(env.get("CERTGATE_MAX_BATCH_BYTES") or MAX_BATCH_BYTES),
         )

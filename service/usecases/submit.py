@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -16,7 +16,8 @@ from service.db.models import Certificate, CertificateRequest, Review, table_of
 from service.domain import RequestStatus, ReviewStatus
 from service.db.session import Database
 from service.errors import PolicyRejected
-from service.issuance import Issuer, record_certificate
+from service.ca.authority import IssuedCertificate
+from service.issuance import Issuer, insert_certificate
 from service.judge import Judge
 from service.tokens import Principal
 
@@ -58,41 +59,96 @@ def submit_request(
 
     A policy refusal is stored as a `rejected` request (auditors see refusals) and then raised;
     bytes that are not a verifiable CSR leave nothing behind. The rows are written with direct
-    statements (`service.db.direct`): this is the hot path of the service.
+    statements (`service.db.direct`): this is the hot path of the service. A batch
+    (`service.usecases.batch`) runs the very same three steps for each item: `examine`,
+    `sign_judged`, `record_judged`.
 
     Raises:
         MalformedCsr, CsrSignatureInvalid: the body is not a verifiable CSR.
         PolicyRejected: the key or validity breaks the policy (the request is stored as rejected).
         LintFailed: the CA's own profile produced a certificate the linter refuses.
     """
+    with db.direct_read() as reads:
+        judged = examine(judge, submission, actor, reads, now)
+    judged = sign_judged(issuer, judge, judged, now)
+    with db.direct_write() as unit:
+        record, events = record_judged(unit, judge, judged, actor, now)
+        append_events(unit, events)
+    refused = refusal(judged, record)
+    if refused is not None:
+        raise refused
+    return record
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A submission with its verified CSR and its decision; `issued` once signed (verdict issue)."""
+
+    submission: Submission
+    csr: VerifiedCsr
+    decision: Decision
+    issued: IssuedCertificate | None = None
+
+
+def examine(judge: Judge, submission: Submission, actor: Principal, reads: DirectUnit, now: datetime) -> Judged:
+    """Step 1: verify the CSR and judge it (reads the requester's grants and the key blocklist).
+
+    Raises:
+        MalformedCsr, CsrSignatureInvalid: the bytes are not a verifiable CSR.
+        PolicyRejected: the CSR cannot be judged at all.
+    """
     csr = load_csr(submission.csr)
     facts = request_facts(csr, submission.validity_days)
-    with db.direct_read() as reads:
-        decision = judge.decide(facts, requester=actor.name, reads=reads, now=now)
-    issued = None
-    if decision.verdict is Verdict.ISSUE:
-        # Sign outside the write transaction: the CPU work never holds the database lock.
-        approved = frozenset(f.subject for f in decision.waived)
-        issued = issuer.sign(csr, decision, judge.policy, client_auth=submission.client_auth, now=now, approved_ips=approved)
-    request = _request_row(csr, submission, decision, actor, now)
-    with db.direct_write() as unit:
-        unit.insert(_INSERT_REQUEST, request.model_dump())
-        submitted = _submitted_event(request, decision, actor, now)
-        if decision.verdict is Verdict.REJECT:
-            append_events(unit, [submitted, NewEvent("request:rejected", actor.name, f"request:{request.id}",
-                                                     {"codes": [f.code for f in decision.findings]}, now)])
-            record = RequestRecord(request)
-        elif decision.verdict is Verdict.EXCEPTION:
-            record = RequestRecord(request, review=_open_review(unit, request, decision, judge, actor, now, submitted))
-        else:
-            assert issued is not None
-            cert = record_certificate(unit, request, issued, actor=actor.name, now=now,
-                                      cause={"grant_id": decision.grant_id, "exception_id": None}, preceded_by=[submitted])
-            record = RequestRecord(request, certificate=cert)
+    return Judged(submission, csr, judge.decide(facts, requester=actor.name, reads=reads, now=now))
+
+
+def sign_judged(issuer: Issuer, judge: Judge, judged: Judged, now: datetime) -> Judged:
+    """Step 2: sign when the verdict is issue, outside any write transaction (the CPU work never
+    holds the database lock); other verdicts pass through unchanged.
+
+    Raises:
+        PolicyRejected: the lint refuses a name the requester chose (nothing is stored).
+        LintFailed: the CA's own profile produced a certificate the linter refuses.
+    """
+    decision = judged.decision
+    if decision.verdict is not Verdict.ISSUE:
+        return judged
+    approved = frozenset(f.subject for f in decision.waived)
+    issued = issuer.sign(judged.csr, decision, judge.policy, client_auth=judged.submission.client_auth, now=now,
+                         approved_ips=approved)
+    return replace(judged, issued=issued)
+
+
+def record_judged(
+    unit: DirectUnit, judge: Judge, judged: Judged, actor: Principal, now: datetime
+) -> tuple[RequestRecord, list[NewEvent]]:
+    """Step 3: the request's rows in `unit`'s transaction, and its audit events, in order, for the
+    caller to append in that same transaction (one append for a whole batch chunk)."""
+    decision = judged.decision
+    request = _request_row(judged.csr, judged.submission, decision, actor, now)
+    unit.insert(_INSERT_REQUEST, request.model_dump())
+    submitted = _submitted_event(request, decision, actor, now)
     if decision.verdict is Verdict.REJECT:
-        first = decision.rejections[0]
-        raise PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings], request_id=request.id)
-    return record
+        rejected = NewEvent("request:rejected", actor.name, f"request:{request.id}",
+                            {"codes": [f.code for f in decision.findings]}, now)
+        return RequestRecord(request), [submitted, rejected]
+    if decision.verdict is Verdict.EXCEPTION:
+        review, opened = _open_review(unit, request, decision, judge, actor, now)
+        return RequestRecord(request, review=review), [submitted, opened]
+    assert judged.issued is not None, "sign_judged first"
+    cert, issued = insert_certificate(unit, request, judged.issued, actor=actor.name, now=now,
+                                      cause={"grant_id": decision.grant_id, "exception_id": None})
+    return RequestRecord(request, certificate=cert), [submitted, issued]
+
+
+def refusal(judged: Judged, record: RequestRecord) -> PolicyRejected | None:
+    """The error a policy refusal answers with (naming the stored, rejected request), else None."""
+    decision = judged.decision
+    if decision.verdict is not Verdict.REJECT:
+        return None
+    first = decision.rejections[0]
+    return PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings],
+                          request_id=record.request.id)
 
 
 _INSERT_REQUEST = table_of(CertificateRequest).insert()
@@ -146,9 +202,8 @@ def _submitted_event(request: CertificateRequest, decision: Decision, actor: Pri
 
 
 def _open_review(
-    unit: DirectUnit, request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime,
-    submitted: NewEvent,
-) -> Review:
+    unit: DirectUnit, request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime
+) -> tuple[Review, NewEvent]:
     review = Review.model_construct(
         id=str(uuid.uuid4()),
         request_id=request.id,
@@ -165,5 +220,4 @@ def _open_review(
     opened = NewEvent("exception:opened", actor.name, f"exception:{review.id}",
                       {"request_id": request.id, "ips": [f.subject for f in decision.exceptions],
                        "expires_at": review.expires_at.isoformat()}, now)
-    append_events(unit, [submitted, opened])
-    return review
+    return review, opened
