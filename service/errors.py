@@ -7,6 +7,7 @@
     ├── CsrSignatureInvalid            csr_signature_invalid 422
     ├── PolicyRejected                 (first violation)    422
     ├── LintFailed                     lint_failed          500-free 422 refusal
+    ├── IdempotencyKeyReused           idempotency_key_reused 422
     ├── Unauthorized                   unauthorized         401
     ├── Forbidden                      forbidden            403
     ├── NotFound                       not_found            404
@@ -93,6 +94,13 @@ class LintFailed(CertgateError):
     """The pre-issuance lint found an error in a certificate the CA was about to sign."""
 
     code = "lint_failed"
+    status = 422
+
+
+class IdempotencyKeyReused(CertgateError):
+    """An `Idempotency-Key` already used by this caller here, with another body."""
+
+    code = "idempotency_key_reused"
     status = 422
 
 

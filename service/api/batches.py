@@ -11,11 +11,12 @@ from flask.views import MethodView
 from service.api.auth import current_principal, require, runtime
 from service.api.docs import CertgateBlueprint, errors
 from service.api.presenters import request_body
-from service.api.requests import submission_of
+from service.api.requests import IDEMPOTENCY_DOC, IDEMPOTENCY_HEADER, submission_of
 from service.api.schemas import BatchAnswerSchema, BatchSchema, RequestSchema
 from service.domain import Role
 from service.errors import BadRequest, CertgateError, PayloadTooLarge
-from service.usecases.batch import MAX_BATCH_ITEMS, ItemResult, submit_batch
+from service.idempotency import IdempotencyKey
+from service.usecases.batch import BATCH_SCOPE, MAX_BATCH_ITEMS, ItemResult, submit_batch
 from service.usecases.submit import Submission
 
 blp = CertgateBlueprint("batches", __name__, url_prefix="/api/v1/batches", description="Batch issuance")
@@ -23,8 +24,8 @@ blp = CertgateBlueprint("batches", __name__, url_prefix="/api/v1/batches", descr
 _REQUEST = RequestSchema()
 
 
-def _items(limit: int) -> list[Submission | CertgateError]:
-    """The batch's items, each read on its own: an unreadable item becomes its error.
+def _items(limit: int) -> tuple[list[Any], list[Submission | CertgateError]]:
+    """The batch's items as sent and each read on its own: an unreadable item becomes its error.
 
     Raises:
         PayloadTooLarge: the body is over `limit` bytes, or holds more than MAX_BATCH_ITEMS items.
@@ -44,7 +45,7 @@ def _items(limit: int) -> list[Submission | CertgateError]:
         raise BadRequest('the body must be {"items": [...]} with at least one item and nothing else')
     if len(items) > MAX_BATCH_ITEMS:
         raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH_ITEMS} items, not {len(items)}")
-    return [_item(raw) for raw in items]
+    return items, [_item(raw) for raw in items]
 
 
 def _item(raw: Any) -> Submission | CertgateError:
@@ -60,24 +61,27 @@ def _answer(result: ItemResult) -> dict[str, Any]:
     body: dict[str, Any] = {"status": "rejected"}
     if result.record is not None:
         rt = runtime()
-        # A request made just now has no approvals yet: no read per item.
-        body = _REQUEST.dump(request_body(result.record, chain_pem=rt.ca.chain_pem, now=rt.clock(), approvals=[],
+        body = _REQUEST.dump(request_body(result.record, chain_pem=rt.ca.chain_pem, now=rt.clock(),
+                                          approvals=result.approvals,
                                           approvals_required=rt.judge.policy.reviews.approvals_required))
     if result.error is not None:
-        body["error"] = result.error.as_body()["error"]
+        body["error"] = result.error
     return body
 
 
 @blp.route("")
 class Batches(MethodView):
     @require(Role.REQUESTER, Role.ADMIN)
-    @errors(400, 413)
+    @errors(400, 409, 413, 422)
     @blp.response(200, BatchAnswerSchema, description="one answer per item, in order")
-    @blp.doc(requestBody={"content": {"application/json": {"schema": BatchSchema}}})
+    @blp.doc(parameters=[IDEMPOTENCY_DOC], requestBody={"content": {"application/json": {"schema": BatchSchema}}})
     def post(self) -> Any:
         """Submit up to 1,000 CSRs, each judged as a single submission."""
         rt = runtime()
-        items = _items(rt.settings.max_batch_bytes)
-        results = submit_batch(rt.db, rt.judge, rt.issuer, items, current_principal(), rt.clock)
+        sent, items = _items(rt.settings.max_batch_bytes)
+        principal = current_principal()
+        header = request.headers.get(IDEMPOTENCY_HEADER)
+        key = None if header is None else IdempotencyKey.of(principal.name, BATCH_SCOPE, header, {"items": sent})
+        results = submit_batch(rt.db, rt.judge, rt.issuer, items, principal, rt.clock, key=key)
         answer: Response = jsonify({"items": [_answer(r) for r in results]})
         return answer

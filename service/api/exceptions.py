@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 
 from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import current_principal, require, runtime
 from service.api.presenters import exception_body
-from service.api.requests import present
+from service.api.requests import IDEMPOTENCY_DOC, IDEMPOTENCY_HEADER, present
 from service.api.schemas import DecideSchema, ExceptionPageSchema, ExceptionQuerySchema, ExceptionSchema, RequestSchema
 from service.domain import Role
 from service.usecases.read_reviews import list_reviews, read_review
@@ -52,26 +53,30 @@ class ExceptionById(MethodView):
 @blp.route("/<string:review_id>/approve")
 class Approve(MethodView):
     @require(*DECIDERS)
-    @errors(404, 409, 422)
+    @errors(400, 404, 409, 422)
+    @blp.doc(parameters=[IDEMPOTENCY_DOC])
     @blp.arguments(DecideSchema)
     @blp.response(200, RequestSchema)
     def post(self, body: dict[str, Any], review_id: str) -> Any:
         """Approve; the certificate is issued once enough approvers agree."""
         rt = runtime()
         verdict = Verdict(body["reason"], body.get("grant_days"))
-        return present(approve(rt.db, rt.judge, rt.issuer, review_id, current_principal(), verdict, rt.clock()))
+        return present(approve(rt.db, rt.judge, rt.issuer, review_id, current_principal(), verdict, rt.clock(),
+                               idempotency_key=request.headers.get(IDEMPOTENCY_HEADER)))
 
 
 @blp.route("/<string:review_id>/reject")
 class Reject(MethodView):
     @require(*DECIDERS)
-    @errors(404, 409)
+    @errors(400, 404, 409, 422)
+    @blp.doc(parameters=[IDEMPOTENCY_DOC])
     @blp.arguments(DecideSchema)
     @blp.response(200, RequestSchema)
     def post(self, body: dict[str, Any], review_id: str) -> Any:
         """Reject; the request ends without a certificate."""
         rt = runtime()
-        return present(reject(rt.db, review_id, current_principal(), Verdict(body["reason"]), rt.clock()))
+        return present(reject(rt.db, review_id, current_principal(), Verdict(body["reason"]), rt.clock(),
+                              idempotency_key=request.headers.get(IDEMPOTENCY_HEADER)))
 
 
 @blp.route("/<string:review_id>/withdraw")

@@ -23,6 +23,10 @@ from service.usecases.submit import RequestRecord, Submission, dry_run, submit_r
 blp = CertgateBlueprint("requests", __name__, url_prefix="/api/v1/requests", description="Certificate requests")
 
 RAW_TYPES = ("application/pkcs10", "application/x-pkcs10")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_DOC = {"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+                   "description": "a retry with the same key and body answers the first result again (kept 24 h)"}
 
 
 def present(record: RequestRecord) -> dict[str, Any]:
@@ -95,7 +99,7 @@ class Requests(MethodView):
     @blp.response(201, RequestSchema, description="issued")
     @blp.alt_response(202, schema=RequestSchema, description="pending exception")
     @blp.alt_response(200, schema=DecisionSchema, description="dry run: the decision, nothing stored")
-    @blp.doc(requestBody={"content": {
+    @blp.doc(parameters=[IDEMPOTENCY_DOC], requestBody={"content": {
         "application/json": {"schema": SubmitJsonSchema},
         "application/pkcs10": {"schema": {"type": "string", "format": "binary"}},
     }})
@@ -108,7 +112,8 @@ class Requests(MethodView):
             decision = dry_run(rt.db, rt.judge, submission, principal, rt.clock())
             return jsonify(DecisionSchema().dump(decision_body(decision)))
         started = time.perf_counter()
-        record = submit_request(rt.db, rt.judge, rt.issuer, submission, principal, rt.clock())
+        record = submit_request(rt.db, rt.judge, rt.issuer, submission, principal, rt.clock(),
+                                idempotency_key=request.headers.get(IDEMPOTENCY_HEADER))
         status = 201 if record.certificate is not None else 202
         if status == 201:
             ISSUANCE.observe(time.perf_counter() - started)

@@ -8,7 +8,6 @@ import re
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,22 +69,23 @@ class Tally:
     refused: list[str] = field(default_factory=list)
 
 
-def run_batch(items: list[BatchItem], *, url: str, token: str, per_call: int, options: dict[str, Any],
+def run_batch(items: list[BatchItem], *, url: str, token: str, per_call: int, options: dict[str, Any], key: str,
               post: Post) -> Tally:
-    """Send `items` in calls of `per_call`, each with its own Idempotency-Key; write each issued
-    chain (leaf, then the CA chain) to its target; count the rest.
+    """Send `items` in calls of `per_call`, call n with the Idempotency-Key `KEY-n` (the same run
+    with the same key replays the calls that went through); write each issued chain (leaf, then
+    the CA chain) to its target; count the rest.
 
     Raises:
         urllib.error.HTTPError: the server refused a whole call.
     """
     tally = Tally()
     with click.progressbar(length=len(items), label="issuing", file=sys.stderr) as bar:
-        for chunk in _calls(items, per_call, len(json.dumps(options))):
+        for n, chunk in enumerate(_calls(items, per_call, len(json.dumps(options))), start=1):
             body = {"items": [{"csr": item.csr_pem, **options} for item in chunk]}
             req = urllib.request.Request(
                 url.rstrip("/") + "/api/v1/batches", data=json.dumps(body).encode(), method="POST",
                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}",
-                         "Idempotency-Key": str(uuid.uuid4())})
+                         "Idempotency-Key": f"{key}-{n}"})
             _, answer = post(req)
             for item, result in zip(chunk, answer["items"], strict=True):
                 if "certificate" in result:
@@ -131,9 +131,3 @@ def report(tally: Tally) -> int:
     for line in tally.refused:
         click.echo(f"  {line}", err=True)
     return 1 if tally.refused else 2 if tally.pending else 0
-
-
-def urlopen_json(req: urllib.request.Request) -> tuple[int, Any]:
-    """One POST, its status and JSON answer."""
-    with urllib.request.urlopen(req, timeout=600) as resp:
-        return resp.status, json.loads(resp.read())

@@ -102,6 +102,12 @@ class DirectUnit:
         rows = self.rows(statement, values)
         return rows[0] if rows else None
 
+    def execute(self, statement: Executable | ClauseElement, values: Mapping[str, Any] | None = None) -> int:
+        """Run a statement that answers no rows (an UPDATE or DELETE); how many rows it touched."""
+        direct = compiled(statement, self.dialect)  # type: ignore[arg-type]
+        self._cursor.execute(direct.sql, direct.parameters(values or {}))
+        return int(self._cursor.rowcount)
+
     def insert(self, table_insert: ClauseElement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Insert one row of exactly the columns in `values`; the RETURNING row if it has one."""
         direct = compiled(table_insert, self.dialect, tuple(values))

@@ -176,6 +176,27 @@ class RangeChange(SQLModel, table=True):
     owner: str = Field(default="", max_length=200)
 
 
+class IdempotencyRecord(SQLModel, table=True):
+    """A used `Idempotency-Key`: who sent it for what, the body's digest, and what it produced.
+
+    The unique constraint is the whole concurrency story: the row is inserted in the same
+    transaction as the state change it stands for, so of two racing requests with one key exactly
+    one commits (`service.idempotency`).
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("caller", "scope", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    caller: str = Field(max_length=200)
+    scope: str = Field(max_length=200)
+    key: str = Field(max_length=255)
+    body_sha256: str = Field(max_length=64)
+    request_id: str | None = Field(default=None, max_length=36)
+    answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False, index=True)
+
+
 class AuditEvent(SQLModel, table=True):
     """A leaf of the audit log; `index` is gap-free, allocated under the log-head lock."""
 

@@ -13,10 +13,11 @@ from service.audit.log import append_event
 from service.ca.authority import IssuedCertificate
 from service.csr import load_csr, request_facts
 from service.db.direct import DirectUnit
-from service.db.models import Approval, CertificateRequest, Grant, Review
+from service.db.models import Approval, Certificate, CertificateRequest, Grant, Review
 from service.domain import RequestStatus, ReviewStatus
 from service.db.session import Database
 from service.errors import BadRequest, Conflict, Forbidden, NotFound, PolicyRejected
+from service.idempotency import IdempotencyKey, Outcome, ensure_unused, record, replay_or_run
 from service.issuance import Issuer, record_certificate
 from service.judge import Judge
 from service.tokens import Principal
@@ -46,9 +47,15 @@ def _ensure_open(session: Session, review: Review, now: datetime) -> None:
         raise Conflict(f"exception {review.id} is {review.status}, not pending")
 
 
-def _open_for(session: Session, review_id: str, reviewer: Principal, now: datetime) -> Review:
-    """The review, row-locked, still pending, and one that `reviewer` may decide."""
+def _open_for(session: Session, review_id: str, reviewer: Principal, now: datetime,
+              key: IdempotencyKey | None = None) -> Review:
+    """The review, row-locked, still pending, and one that `reviewer` may decide.
+
+    Every decision on a review takes its row lock first, so a decision carrying `key` checks
+    the key right after it: a twin that held the lock before has used it (`KeyTaken`).
+    """
     review = _locked_review(session, review_id)
+    ensure_unused(DirectUnit.of(session), key, now)
     _ensure_open(session, review, now)
     _check_reviewer(session, review, reviewer)
     return review
@@ -76,26 +83,55 @@ def _approval(review: Review, reviewer: Principal, verdict: Verdict, decision: s
                     grant_days=verdict.grant_days, at=now)
 
 
+def _decision_key(reviewer: Principal, review_id: str, action: str, verdict: Verdict,
+                  idempotency_key: str | None) -> IdempotencyKey | None:
+    if idempotency_key is None:
+        return None
+    return IdempotencyKey.of(reviewer.name, f"POST /api/v1/exceptions/{review_id}/{action}", idempotency_key,
+                             {"reason": verdict.reason, "grant_days": verdict.grant_days})
+
+
+def _replay(db: Database, outcome: Outcome) -> RequestRecord:
+    """A repeated decision's answer: the request as it stands now, with its certificate and review."""
+    assert outcome.request_id is not None
+    with db.read() as session:
+        request = session.get(CertificateRequest, outcome.request_id)
+        assert request is not None  # requests are never deleted
+        cert = session.exec(select(Certificate).where(Certificate.request_id == request.id)).first()
+        review = session.exec(select(Review).where(Review.request_id == request.id)).first()
+        return RequestRecord(request, certificate=cert, review=review)
+
+
 def approve(db: Database, judge: Judge, issuer: Issuer, review_id: str, reviewer: Principal,
-            verdict: Verdict, now: datetime) -> RequestRecord:
+            verdict: Verdict, now: datetime, *, idempotency_key: str | None = None) -> RequestRecord:
     """Record an approval; with the last one required, judge the original CSR again and issue.
 
     Two approvers racing on the last approval serialise on the review row: the loser gets 409
-    and the certificate it signed is discarded before anything is stored or published.
+    and the certificate it signed is discarded before anything is stored or published. With an
+    `idempotency_key`, the same approval sent again answers its first result and adds nothing.
 
     Raises:
         NotFound, Forbidden (four eyes), Conflict (not pending, decided twice),
-        BadRequest (grant too long), PolicyRejected (the key fails today's policy).
+        BadRequest (grant too long, bad key), PolicyRejected (the key fails today's policy),
+        IdempotencyKeyReused (the key was used with another body).
     """
     _check_reason(verdict.reason)
     if verdict.grant_days is not None and not 1 <= verdict.grant_days <= judge.policy.reviews.max_grant_days:
         raise BadRequest(f"grant_days must be 1 to {judge.policy.reviews.max_grant_days}")
+    key = _decision_key(reviewer, review_id, "approve", verdict, idempotency_key)
+    return replay_or_run(db, key, now, lambda: _approve(db, judge, issuer, review_id, reviewer, verdict, now, key),
+                         lambda outcome: _replay(db, outcome))
+
+
+def _approve(db: Database, judge: Judge, issuer: Issuer, review_id: str, reviewer: Principal,
+             verdict: Verdict, now: datetime, key: IdempotencyKey | None) -> RequestRecord:
     expire_due(db, now)
     with db.write() as session:
-        review = _open_for(session, review_id, reviewer, now)
+        review = _open_for(session, review_id, reviewer, now, key)
         approvals = session.exec(select(func.count()).select_from(Approval).where(
             Approval.exception_id == review.id, Approval.decision == "approve")).one()
         if approvals + 1 < judge.policy.reviews.approvals_required:
+            _record(session, key, review, now)
             session.add(_approval(review, reviewer, verdict, "approve", now))
             append_event(session, event="exception:approval_added", actor=reviewer.name, subject=f"exception:{review.id}",
                          data={"reason": verdict.reason, "approvals": approvals + 1, "csr_sha256": review.csr_sha256,
@@ -104,7 +140,8 @@ def approve(db: Database, judge: Judge, issuer: Issuer, review_id: str, reviewer
         request = _request(session, review)
     issued, decision = _judge_again_and_sign(db, judge, issuer, review, request, now)
     with db.write() as session:
-        review = _open_for(session, review_id, reviewer, now)
+        review = _open_for(session, review_id, reviewer, now, key)
+        _record(session, key, review, now)
         request = _request(session, review)
         session.add(_approval(review, reviewer, verdict, "approve", now))
         _close(session, review, request, ReviewStatus.APPROVED, RequestStatus.ISSUED, now)
@@ -166,16 +203,26 @@ def _grant(session: Session, review: Review, *, decision_ips: list[str], days: i
                        "expires_at": grant.expires_at.isoformat()}, at=now)
 
 
-def reject(db: Database, review_id: str, reviewer: Principal, verdict: Verdict, now: datetime) -> RequestRecord:
-    """End a pending exception without a certificate.
+def reject(db: Database, review_id: str, reviewer: Principal, verdict: Verdict, now: datetime,
+           *, idempotency_key: str | None = None) -> RequestRecord:
+    """End a pending exception without a certificate (once per `idempotency_key`, as `approve`).
 
     Raises:
-        NotFound, Forbidden (four eyes), Conflict (not pending), BadRequest (no reason).
+        NotFound, Forbidden (four eyes), Conflict (not pending), BadRequest (no reason, bad key),
+        IdempotencyKeyReused (the key was used with another body).
     """
     _check_reason(verdict.reason)
+    key = _decision_key(reviewer, review_id, "reject", verdict, idempotency_key)
+    return replay_or_run(db, key, now, lambda: _reject(db, review_id, reviewer, verdict, now, key),
+                         lambda outcome: _replay(db, outcome))
+
+
+def _reject(db: Database, review_id: str, reviewer: Principal, verdict: Verdict, now: datetime,
+            key: IdempotencyKey | None) -> RequestRecord:
     expire_due(db, now)
     with db.write() as session:
-        review = _open_for(session, review_id, reviewer, now)
+        review = _open_for(session, review_id, reviewer, now, key)
+        _record(session, key, review, now)
         request = _request(session, review)
         session.add(_approval(review, reviewer, verdict, "reject", now))
         _close(session, review, request, ReviewStatus.REJECTED, RequestStatus.REJECTED, now)
@@ -224,6 +271,12 @@ def _request(session: Session, review: Review) -> CertificateRequest:
     request = session.get(CertificateRequest, review.request_id)
     assert request is not None  # a foreign key guarantees it
     return request
+
+
+def _record(session: Session, key: IdempotencyKey | None, review: Review, now: datetime) -> None:
+    """Write the decision's idempotency key in its transaction (under the review's row lock)."""
+    if key is not None:
+        record(DirectUnit.of(session), key, now, request_id=review.request_id)
 
 
 def _check_reason(reason: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.serialization import Encoding
+from sqlmodel import select
 
 from policies.decision import Decision, Verdict
 from service.audit.log import NewEvent, append_events
@@ -15,8 +17,10 @@ from service.db.direct import DirectUnit
 from service.db.models import Certificate, CertificateRequest, Review, table_of
 from service.domain import RequestStatus, ReviewStatus
 from service.db.session import Database
-from service.errors import PolicyRejected
 from service.ca.authority import IssuedCertificate
+from service.errors import NotFound, PolicyRejected
+from service.idempotency import IdempotencyKey, Outcome, replay_or_run
+from service.idempotency import record as record_key
 from service.issuance import Issuer, insert_certificate
 from service.judge import Judge
 from service.tokens import Principal
@@ -30,6 +34,14 @@ class Submission:
     validity_days: int | None = None
     justification: str | None = None
     client_auth: bool = False
+
+    def fingerprint(self) -> dict[str, object]:
+        """What an `Idempotency-Key` binds: every field, the CSR by its digest."""
+        return {"csr_sha256": hashlib.sha256(self.csr).hexdigest(), "validity_days": self.validity_days,
+                "justification": self.justification, "client_auth": self.client_auth}
+
+
+SUBMIT_SCOPE = "POST /api/v1/requests"
 
 
 @dataclass(frozen=True)
@@ -53,31 +65,69 @@ def dry_run(db: Database, judge: Judge, submission: Submission, actor: Principal
 
 
 def submit_request(
-    db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime
+    db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime,
+    *, idempotency_key: str | None = None,
 ) -> RequestRecord:
     """Judge a CSR and act on the verdict in one transaction with its audit events.
 
     A policy refusal is stored as a `rejected` request (auditors see refusals) and then raised;
     bytes that are not a verifiable CSR leave nothing behind. The rows are written with direct
-    statements (`service.db.direct`): this is the hot path of the service. A batch
-    (`service.usecases.batch`) runs the very same three steps for each item: `examine`,
+    statements (`service.db.direct`): this is the hot path of the service. With an
+    `idempotency_key`, a repeat of the same submission by the same requester answers the first
+    result again (the same request, its certificate or exception, or its refusal) and writes nothing.
+    A batch (`service.usecases.batch`) runs the very same three steps for each item: `examine`,
     `sign_judged`, `record_judged`.
 
     Raises:
         MalformedCsr, CsrSignatureInvalid: the body is not a verifiable CSR.
         PolicyRejected: the key or validity breaks the policy (the request is stored as rejected).
         LintFailed: the CA's own profile produced a certificate the linter refuses.
+        BadRequest: the idempotency key is not a valid key.
+        IdempotencyKeyReused: the key was used before with another submission.
     """
+    key = None
+    if idempotency_key is not None:
+        key = IdempotencyKey.of(actor.name, SUBMIT_SCOPE, idempotency_key, submission.fingerprint())
+    return replay_or_run(db, key, now, lambda: _submit(db, judge, issuer, submission, actor, now, key),
+                         lambda outcome: replay_request(db, outcome))
+
+
+def _submit(
+    db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime,
+    key: IdempotencyKey | None,
+) -> RequestRecord:
     with db.direct_read() as reads:
         judged = examine(judge, submission, actor, reads, now)
     judged = sign_judged(issuer, judge, judged, now)
     with db.direct_write() as unit:
         record, events = record_judged(unit, judge, judged, actor, now)
+        refused = refusal(judged, record)
+        if key is not None:  # before the audit append: a racing twin fails here and replays this one
+            record_key(unit, key, now, request_id=record.request.id, answer=refused_answer(refused))
         append_events(unit, events)
-    refused = refusal(judged, record)
     if refused is not None:
         raise refused
     return record
+
+
+def refused_answer(refused: PolicyRejected | None) -> dict[str, str] | None:
+    """What an idempotency key keeps of a refusal, to raise it again on a replay."""
+    return None if refused is None else {"code": refused.code, "message": refused.message}
+
+
+def replay_request(db: Database, outcome: Outcome) -> RequestRecord:
+    """The first result of a repeated submission: its request as it stands, or its refusal again."""
+    assert outcome.request_id is not None
+    with db.read() as session:
+        request = session.get(CertificateRequest, outcome.request_id)
+        if request is None:  # requests are never deleted; a key outlives nothing it points at
+            raise NotFound(f"no request {outcome.request_id}")
+        if outcome.answer is not None:
+            raise PolicyRejected(outcome.answer["code"], outcome.answer["message"], request.violations,
+                                 request_id=request.id)
+        cert = session.exec(select(Certificate).where(Certificate.request_id == request.id)).first()
+        review = session.exec(select(Review).where(Review.request_id == request.id)).first()
+        return RequestRecord(request, certificate=cert, review=review)
 
 
 @dataclass(frozen=True)

@@ -103,15 +103,7 @@ def test_chunks_commit_whole_items_and_a_failure_midway_keeps_the_chunks_before_
 ) -> None:
     """A database failure inside the second chunk's transaction (a trigger refusing one row): the
     first chunk stays, whole (request, certificate, names, both audit events); nothing of the second."""
-    with runtime.db.engine.begin() as conn:
-        if runtime.db.is_sqlite:
-            conn.execute(text("CREATE TRIGGER boom BEFORE INSERT ON requests WHEN NEW.common_name = 'boom.example.com' "
-                              "BEGIN SELECT RAISE(ABORT, 'boom'); END"))
-        else:
-            conn.execute(text("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                              "IF NEW.common_name = 'boom.example.com' THEN RAISE EXCEPTION 'boom'; END IF; "
-                              "RETURN NEW; END $$"))
-            conn.execute(text("CREATE TRIGGER boom BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION boom()"))
+    _install_boom_trigger(runtime)
     items = [{"csr": csr_pem(cn=f"n{i}.example.com").decode()} for i in range(CHUNK_ITEMS + 20)]
     items[CHUNK_ITEMS + 10] = {"csr": csr_pem(cn="boom.example.com").decode()}
     before = row_counts(runtime)
@@ -168,3 +160,58 @@ def test_the_batch_limit_is_configurable(runtime: Runtime, tokens: dict[str, str
     assert post_batch(client, tokens["requester"], [one]).status_code == 200
     response = post_batch(client, tokens["requester"], [one] * 5)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_retried_batch_answers_the_first_results_and_issues_nothing(client: FlaskClient, tokens: dict[str, str],
+                                                                      runtime: Runtime) -> None:
+    items = [{"csr": csr_pem(cn="i1.example.com").decode()}, {"csr": csr_pem(cn="i2.example.com", ips=["10.2.3.4"]).decode()},
+             {"csr": "not a CSR"}, {"csr": csr_pem(cn="i3.example.com").decode(), "validity_days": 400}]
+    first = post_batch(client, tokens["requester"], items, **{"Idempotency-Key": "estate-2026-12"})
+    assert first.status_code == 200
+    before = row_counts(runtime)
+    again = post_batch(client, tokens["requester"], items, **{"Idempotency-Key": "estate-2026-12"})
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert row_counts(runtime) == before
+    # The same key with another body is refused and changes nothing; another caller's key is its own.
+    other = post_batch(client, tokens["requester"], items[:1], **{"Idempotency-Key": "estate-2026-12"})
+    assert other.status_code == 422 and other.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert row_counts(runtime) == before
+    theirs = post_batch(client, tokens["admin"], items, **{"Idempotency-Key": "estate-2026-12"})
+    assert theirs.status_code == 200 and theirs.get_json()["items"][0]["id"] != first.get_json()["items"][0]["id"]
+
+
+def test_a_retry_after_a_failure_midway_resumes_without_issuing_twice(client: FlaskClient, tokens: dict[str, str],
+                                                                      runtime: Runtime) -> None:
+    """The first call dies in its second chunk; the retry with its key answers the first chunk from
+    the store and issues only the rest: every CSR issued exactly once."""
+    _install_boom_trigger(runtime)
+    items = [{"csr": csr_pem(cn=f"r{i}.example.com").decode()} for i in range(CHUNK_ITEMS + 20)]
+    items[CHUNK_ITEMS + 5] = {"csr": csr_pem(cn="boom.example.com").decode()}
+    before = row_counts(runtime)
+    assert post_batch(client, tokens["requester"], items, **{"Idempotency-Key": "resume"}).status_code == 500
+    with runtime.db.read() as session:
+        first_chunk = dict(session.execute(text("SELECT common_name, id FROM requests")).all())
+    with runtime.db.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER boom" if runtime.db.is_sqlite else "DROP TRIGGER boom ON requests"))
+    retry = post_batch(client, tokens["requester"], items, **{"Idempotency-Key": "resume"})
+    assert retry.status_code == 200
+    answers = retry.get_json()["items"]
+    assert [a["status"] for a in answers] == ["issued"] * len(items)
+    assert [a["id"] for a in answers[:CHUNK_ITEMS]] == [first_chunk[f"r{i}.example.com"] for i in range(CHUNK_ITEMS)]
+    grown = {name: count - before[name] for name, count in row_counts(runtime).items()}
+    assert grown["requests"] == grown["certificates"] == len(items) and grown["audit_events"] == 2 * len(items)
+    assert post_batch(client, tokens["requester"], items, **{"Idempotency-Key": "resume"}).get_json() == retry.get_json()
+    assert audit_ok(client, tokens)
+
+
+def _install_boom_trigger(runtime: Runtime) -> None:
+    """A trigger that fails the insert of the request named boom.example.com (a real database failure)."""
+    with runtime.db.engine.begin() as conn:
+        if runtime.db.is_sqlite:
+            conn.execute(text("CREATE TRIGGER boom BEFORE INSERT ON requests WHEN NEW.common_name = 'boom.example.com' "
+                              "BEGIN SELECT RAISE(ABORT, 'boom'); END"))
+        else:
+            conn.execute(text("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                              "IF NEW.common_name = 'boom.example.com' THEN RAISE EXCEPTION 'boom'; END IF; "
+                              "RETURN NEW; END $$"))
+            conn.execute(text("CREATE TRIGGER boom BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION boom()"))
