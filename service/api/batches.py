@@ -38,7 +38,7 @@ def _items(limit: int) -> tuple[list[Any], list[Submission | CertgateError]]:
         raise BadRequest('send JSON {"items": [{"csr": PEM, ...}, ...]}')
     try:
         data = json.loads(request.get_data(cache=False) or b"null")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise BadRequest("the body is not valid JSON") from exc
     items = data.get("items") if isinstance(data, dict) else None
     if not isinstance(items, list) or not items or set(data) != {"items"}:

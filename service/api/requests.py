@@ -60,7 +60,7 @@ def _submission(query: dict[str, Any]) -> Submission:
         raise MalformedCsr("send JSON {\"csr\": PEM} or a raw CSR as application/pkcs10")
     try:
         data = json.loads(body or b"null")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise BadRequest("the body is not valid JSON") from exc
     return submission_of(data, default_validity=query.get("validity_days"))
 

@@ -138,11 +138,13 @@ def test_a_batch_over_the_api_limit_but_within_its_own_is_served(client: FlaskCl
         (b'[{"csr": "x"}]', "application/json", 400, "bad_request"),
         (b'{"items": [{"csr": "x"}], "extra": 1}', "application/json", 400, "bad_request"),
         (b"{not json", "application/json", 400, "bad_request"),
+        (b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json", 400, "bad_request"),
         (b"-----BEGIN CERTIFICATE REQUEST-----", "application/pkcs10", 400, "bad_request"),
         (json.dumps({"items": [{"csr": "x"}] * (MAX_BATCH_ITEMS + 1)}).encode(), "application/json", 413, "payload_too_large"),
         (b'{"items": ["' + b"x" * (4 * 1024 * 1024) + b'"]}', "application/json", 413, "payload_too_large"),
     ],
-    ids=["empty", "not-a-list", "bare-list", "extra-key", "not-json", "not-json-type", "1001-items", "over-4MiB"],
+    ids=["empty", "not-a-list", "bare-list", "extra-key", "not-json", "nested-deep", "not-json-type", "1001-items",
+         "over-4MiB"],
 )
 def test_bad_batches_are_refused_whole_and_change_nothing(client: FlaskClient, tokens: dict[str, str], runtime: Runtime,
                                                           body: bytes, content_type: str, status: int, code: str) -> None:
