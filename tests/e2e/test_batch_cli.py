@@ -72,3 +72,18 @@ def test_batch_needs_either_a_file_or_batch(live_server: LiveServer, tmp_path: P
     empty.mkdir()
     code, _, err = _certgate_submit(live_server, "--batch", str(empty))
     assert code == 1 and "no CSR in" in err
+
+
+def test_batch_rerun_with_its_key_replays_and_issues_nothing_new(live_server: LiveServer, key_shop: KeyShop,
+                                                                 tmp_path: Path) -> None:
+    bundle = tmp_path / "rerun.pem"
+    bundle.write_bytes(b"".join(key_shop.csr("p256", subj=f"/CN=k{n}.example.com").read_bytes() for n in range(3)))
+    args = ("--batch", str(bundle), "--batch-size", "2", "--idempotency-key", f"rerun-{tmp_path.name}")
+    code, out, err = _certgate_submit(live_server, *args)
+    assert code == 0 and "issued 3," in out, out + err
+    first = [(tmp_path / f"rerun-{n:04d}.crt").read_bytes() for n in (1, 2, 3)]
+    code, out, err = _certgate_submit(live_server, *args)
+    assert code == 0 and "issued 3," in out, out + err
+    assert [(tmp_path / f"rerun-{n:04d}.crt").read_bytes() for n in (1, 2, 3)] == first  # the same serials
+    code, out, err = _certgate_submit(live_server, *args, "--validity-days", "30")  # another body, same key
+    assert code == 1 and "idempotency_key_reused" in err, out + err
