@@ -88,6 +88,8 @@ def submit(csr_file: Path | None, batch_path: Path | None, batch_size: int, url:
     if (csr_file is None) == (batch_path is None):
         raise click.UsageError("give either CSR_FILE or --batch DIR|FILE")
     if batch_path is not None:
+        if out is not None:
+            raise click.UsageError("--out names one chain; with --batch each chain goes next to its CSR")
         options: dict[str, object] = {}
         if validity_days is not None:
             options["validity_days"] = validity_days
