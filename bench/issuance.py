@@ -1,6 +1,6 @@
 """Issuance throughput, side by side: crypto loop, bare Flask issuer (without and with rows), certgate.
 
-    python bench/issuance.py [--duration 10] [--quick] [--only abefcd]
+    python bench/issuance.py [--duration 10] [--quick] [--only abefcdg] [--source DIR]
 
 (a) the raw crypto pipeline (`bare_issuer.issue_pem`: load + verify CSR, build + sign a P-256
     leaf, PEM) in a loop on one core, in this process;
@@ -9,7 +9,10 @@
     issuance (request, certificate, names, two audit events, audit head) in one plain `sqlite3`
     transaction into a database certgate created (`bench/bare_rows.py`): the floor of a durable
     issuer on this stack; (f) the same with certgate's background WAL checkpoints;
-(c) `certgate serve` with `[lint] enabled = false`; (d) `certgate serve` as shipped (lint on).
+(c) `certgate serve` with `[lint] enabled = false`; (d) `certgate serve` as shipped (lint on);
+(g) `certgate serve` as shipped (lint on) from this checkout, fed through `POST /api/v1/batches`,
+    100 CSRs per call: its req/s is certificates per second (issue #17: >= 2x (d) at 51cb6d1, which
+    `--source` runs for c and d from another checkout, e.g. a git worktree of that commit).
 Servers run with 2 sync workers, preloaded; `wrk` POSTs a distinct P-256 CSR per request from a
 pre-generated pool at concurrency 1, 4 and 16 after a warm-up. Prints one table and writes
 `bench/results/issuance-<time>.json` (and `issuance-latest.json`).
@@ -37,12 +40,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (  # noqa: E402
-    BENCH, ROOT, TICKS, Server, certificates_stored, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy,
-    git_describe, prepare_certgate, run_wrk, running, sched_ns, split_pool, write_results,
+    BENCH, ROOT, TICKS, Server, batch_leaf, certificates_stored, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy,
+    git_describe, prepare_certgate, run_wrk, running, sched_ns, split_pool, write_batch_bodies, write_results,
 )
 from issuance_table import CONCURRENCY, Point, ratios_of, render  # noqa: E402
 
-DB_TARGETS = "efcd"  # the targets that write to a certgate database, each to its own copy
+DB_TARGETS = "efcdg"  # the targets that write to a certgate database, each to its own copy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,27 +72,31 @@ def crypto_loop(pems: Sequence[bytes], seconds: float) -> Point:
 
 
 def measure_server(server: Server, path: str, pool: Path, pool_size: int, token: str | None,
-                   seconds: float, warmup: float, label: str) -> list[Point]:
-    """Warm up, then one wrk run per concurrency; CSRs continue where the last run stopped."""
+                   seconds: float, warmup: float, label: str, body_format: str = "pkcs10") -> list[Point]:
+    """Warm up, then one wrk run per concurrency; CSRs continue where the last run stopped.
+
+    `body_format` "batch": `pool` holds batch bodies and a point counts certificates, not calls.
+    """
     url = server.base + path
     offset = 0
-    warm = run_wrk(url, pool, offset, 4, warmup, token)
-    offset += warm["requests"] + 4 + 1
+    warm = run_wrk(url, pool, offset, 4, warmup, token, body_format)
+    offset += warm["requests"] + 4 + (0 if body_format == "batch" else 1)
     points = []
     for c in CONCURRENCY:
         pids = server.pids
         workers = [pid for pid in pids if pid != server.proc.pid]
         ticks0, sched0 = cpu_ticks(pids), sched_ns(workers)
-        r = run_wrk(url, pool, offset, c, seconds, token)
+        r = run_wrk(url, pool, offset, c, seconds, token, body_format)
         ticks, sched1 = cpu_ticks(pids) - ticks0, sched_ns(workers)
         run_ns, wait_ns = sched1[0] - sched0[0], sched1[1] - sched0[1]
         offset += r["requests"] + c  # in-flight requests at the end are sent but not counted
         secs = r["duration_us"] / 1e6
         sock = sum(r["socket_errors"].values())
-        n = max(r["requests"], 1)
+        done = r["created"] if body_format == "batch" else r["requests"]
+        n = max(done, 1)
         # A sync worker with a request queued is busy the whole time: wall per request per worker.
         busy_ms = min(c, len(workers)) * secs * 1e3 / n
-        points.append(Point(label, c, r["requests"], secs, r["requests"] / secs, r["latency_us"]["p50"] / 1e3,
+        points.append(Point(label, c, done, secs, done / secs, r["latency_us"]["p50"] / 1e3,
                             r["latency_us"]["p99"] / 1e3, r["other_status"] + sock, ticks * 1e3 / TICKS / n,
                             r["client_cpu_s"],
                             server_runq_ms_per_request=wait_ns / 1e6 / n,
@@ -109,12 +116,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured point (default 10)")
     parser.add_argument("--quick", action="store_true", help="3 s points, 1 s warm-ups: about a minute")
     parser.add_argument("--pool", type=int, default=4000, help="distinct CSRs in the pool (default 4000)")
-    parser.add_argument("--only", default="abefcd", help="targets to run, e.g. 'bec' (default abefcd)")
+    parser.add_argument("--only", default="abefcd", help="targets to run, e.g. 'bec' (default abefcd; g: batches)")
     parser.add_argument("--source", type=Path, default=ROOT,
                         help="run certgate (c, d) from this checkout, e.g. a patched copy (default: this one)")
     args = parser.parse_args()
-    if set(args.only) - set("abcdef"):
-        parser.error(f"--only takes letters of abcdef, not {args.only!r}")
+    if set(args.only) - set("abcdefg"):
+        parser.error(f"--only takes letters of abcdefg, not {args.only!r}")
     source = args.source.resolve()
     seconds = 3.0 if args.quick else args.duration
     warmup = 1.0 if args.quick else 3.0
@@ -150,6 +157,13 @@ def main() -> None:
             for target in DB_TARGETS:
                 if target in args.only:
                     shutil.copytree(work / "data", work / f"data-{target}")
+        tokens = {t: token for t in DB_TARGETS}
+        if source != ROOT:
+            # c and d run another checkout: its own `init` (its migrations, its layout) makes their data.
+            for target in "cd":
+                if target in args.only:
+                    shutil.rmtree(work / f"data-{target}")
+                    tokens[target] = prepare_elsewhere(source, work / f"data-{target}", env)
         for target, rows in (("b", ()), ("e", ("--rows",)), ("f", ("--rows", "--checkpoint-thread"))):
             if target not in args.only:
                 continue
@@ -177,9 +191,22 @@ def main() -> None:
                     "--workers", "2"]
             with running(f"certgate-{target}", argv, server_env, base, work, cwd=source) as server:
                 # The hand check uses the pool's last CSR; wrk starts at the first.
-                check_one(base + "/api/v1/requests", pems[-1], token, lint, base)
-                points += measure_server(server, "/api/v1/requests", pool, args.pool - 1, token, seconds,
+                check_one(base + "/api/v1/requests", pems[-1], tokens[target], lint, base)
+                points += measure_server(server, "/api/v1/requests", pool, args.pool - 1, tokens[target], seconds,
                                          warmup, target)
+        if "g" in args.only:
+            print("(g) certgate, lint on, batches of 100 (this checkout) ...", file=sys.stderr)
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            server_env = dict(env, CERTGATE_DATA_DIR=str(work / "data-g"), CERTGATE_BASE_URL=base)
+            argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                    "--workers", "2"]
+            bodies = write_batch_bodies(pems[:-1], work / "batch-bodies.jsonl")
+            with running("certgate-g", argv, server_env, base, work) as server:
+                check_one(base + "/api/v1/requests", pems[-1], token, True, base)
+                batch_leaf(base + "/api/v1/batches", pems[-1], token)
+                points += measure_server(server, "/api/v1/batches", bodies, args.pool - 1, token, seconds,
+                                         warmup, "g", "batch")
         # Evidence that every 201 left its rows: certificates stored per target, against the answers
         # wrk counted (which leave out the hand check, the warm-up and requests in flight at the end).
         meta["certificates_stored"] = {t: certificates_stored(work / f"data-{t}" / "certgate.db")
@@ -199,6 +226,16 @@ def main() -> None:
     written = write_results("issuance", doc)
     print(f"\nwritten bench/results/{written} in {meta['total_seconds']} s", file=sys.stderr)
 
+
+
+def prepare_elsewhere(source: Path, data_dir: Path, env: dict[str, str]) -> str:
+    """`prepare_certgate` as the checkout at `source` has it (its own bench/harness.py, its own
+    service package and migrations), in a subprocess; the requester token."""
+    code = ("import sys; from pathlib import Path; sys.path[:0] = [sys.argv[1] + '/bench', sys.argv[1]]; "
+            "from harness import prepare_certgate; print(prepare_certgate(Path(sys.argv[2])))")
+    done = subprocess.run([sys.executable, "-c", code, str(source), str(data_dir)], cwd=source, capture_output=True,
+                          text=True, check=True, env=dict(env, PYTHONPATH=str(source)))
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _versions() -> dict[str, str]:

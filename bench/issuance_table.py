@@ -16,6 +16,7 @@ NAMES = {
     "f": "(f) bare + rows, bg checkpoints",
     "c": "(c) certgate, lint off",
     "d": "(d) certgate, lint on (default)",
+    "g": "(g) batches of 100, lint on",
 }
 
 
@@ -62,6 +63,14 @@ def ratios_of(points: list[Point]) -> dict[str, float | None]:
     a = _at(points, "a", 1)
     return {
         "certgate_lint_off_over_bare_c16": _div(rps("c"), rps("b")),
+        # Issue #17: certificates per second in batches of 100 (lint on) over (d)'s single requests at
+        # c=16. Batches at c=4: one call of 100 keeps a worker busy for a second or more, so c=4 feeds
+        # both workers with one call queued each, where c=16 queues 1,600 CSRs and, on a loaded host,
+        # completes no call inside a point.
+        "batch_lint_on_over_single_lint_on_c16": _div(_at(points, "g", 4).rps if _at(points, "g", 4) else None,
+                                                      rps("d")),
+        "batch_lint_on_over_single_lint_on_cpu": _div(cpu("d"), _at(points, "g", 4).server_cpu_ms_per_request
+                                                      if _at(points, "g", 4) else None),
         "lint_on_over_off_c16": _div(rps("d"), rps("c")),
         "lint_on_over_off_cpu": _div(cpu("d"), cpu("c")),
         "bare_over_two_cores_crypto_c16": _div(rps("b"), 2 * a.rps if a else None),
@@ -121,6 +130,12 @@ def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, float | 
         f"bare / (2 x crypto loop), req/s at c=16: {_fmt(r['bare_over_two_cores_crypto_c16'])}  "
         f"(HTTP + Flask + gunicorn overhead; 2 workers can at best double (a))",
     ]
+    if r["batch_lint_on_over_single_lint_on_c16"] is not None:
+        met = "met" if r["batch_lint_on_over_single_lint_on_c16"] >= 2 else "NOT met"
+        lines.append(f"(g) at c=4 / (d) at c=16, lint on, certificates/s: {_fmt(r['batch_lint_on_over_single_lint_on_c16'])}"
+                     f"; (d) CPU ms per request / (g) CPU ms per certificate: "
+                     f"{_fmt(r['batch_lint_on_over_single_lint_on_cpu'])}  (issue #17 target >= 2 against (d) at "
+                     f"51cb6d1: {met} if (d) ran from it; (g) always runs from this checkout)")
     for letter, key in (("e", "bare_rows"), ("f", "bare_rows_checkpoint")):
         if r[f"{key}_over_bare_c16"] is None and r[f"certgate_lint_off_over_{key}_c16"] is None:
             continue
@@ -134,7 +149,7 @@ def render(points: list[Point], meta: dict[str, Any], ratios: dict[str, float | 
         "(a): p50/p99 of one pipeline call, CPU per call. (b-f) at c=16, per answered request: CPU of master + "
         "workers; runq = workers runnable but waiting for a CPU (other load on the host);",
         "block = worker wall time neither running nor runnable (locks, I/O, sleeps). err = non-201 answers + "
-        "socket errors.",
+        "socket errors. (g): req/s = certificates/s, p50/p99 per call of 100, CPU per certificate.",
     ]
     return "\n".join(lines)
 

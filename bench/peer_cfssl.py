@@ -1,6 +1,6 @@
 """certgate against Cloudflare's cfssl, with the bare Flask issuer as the stack's own yardstick: one run, ratios.
 
-    python bench/peer_cfssl.py [--duration 10] [--quick] [--rounds 3] [--servers cfssl,certgate,bare,bare+rows]
+    python bench/peer_cfssl.py [--duration 10] [--quick] [--rounds 3] [--servers cfssl,certgate,bare,bare+rows,batch]
 
 For a P-256 and then an RSA-3072 issuing CA (made by `certgate init --ca-key-type`, keys unencrypted),
 up to four servers run side by side on that very CA: `certgate serve --workers 2` with `[lint]
@@ -9,7 +9,8 @@ enabled = false` (issuance.py's target (c): every policy check, row and audit ev
 bench/bare_issuer.py signing with the same CA files (Flask under certgate's gunicorn settings, no
 policy, no rows: what the Python stack reaches without certgate); and "bare+rows", the bare issuer
 that also commits certgate's rows with background checkpoints (issuance.py's target (f)) into a
-copy of the database `certgate init` made. wrk POSTs the CSR pool (P-256 keys, a DNS name and an
+copy of the database `certgate init` made; "batch", the same certgate server fed through
+`POST /api/v1/batches`, 100 CSRs per call (issue #17: its row counts certificates per second). wrk POSTs the CSR pool (P-256 keys, a DNS name and an
 owned IP each) to all: raw PKCS#10 to certgate and the bare issuers, pre-encoded JSON sign bodies
 to cfssl. Each round measures c=1, 4, 16, rotating which server goes first; the server rows keep
 each point's best round (the least disturbed by other load on the host), the ratio rows
@@ -41,8 +42,9 @@ from cryptography import x509  # noqa: E402
 
 from cfssl_peer import SIGN_PATH, cfssl_config, cfssl_sign, check_leaf, compare_leaves, running_cfssl, write_bodies  # noqa: E402
 from harness import (  # noqa: E402
-    BENCH, ROOT, TICKS, certificates_stored, check_one, cpu_ticks, csr_pool, free_port, lint_off_policy, prepare_certgate,
-    git_describe, run_wrk, running, sched_ns, split_pool, write_results,
+    BATCH_SIZE, BENCH, ROOT, TICKS, batch_leaf, certificates_stored, check_one, cpu_ticks, csr_pool, free_port,
+    lint_off_policy, prepare_certgate, git_describe, run_wrk, running, sched_ns, split_pool, write_batch_bodies,
+    write_results,
 )
 from peer_cfssl_table import CA_TYPES, CONCURRENCY, SERVERS, Point, pair_ratios_of, render  # noqa: E402
 
@@ -61,7 +63,7 @@ class _Target:
     url: str
     source: Path  # the CSR pool (certgate) or its JSON sign bodies (cfssl)
     token: str | None
-    body_format: str  # what wrk_post_csr.lua sends: "pkcs10" or "cfssl"
+    body_format: str  # what wrk_post_csr.lua sends: "pkcs10", "cfssl" or "batch"
     offset: int = 0
 
 
@@ -72,8 +74,9 @@ def measure(t: _Target, ca: str, name: str, rnd: int, c: int, seconds: float) ->
     ticks0, sched0 = cpu_ticks(pids), sched_ns(t.workers)
     r = run_wrk(t.url, t.source, t.offset, c, seconds, t.token, t.body_format)
     ticks, wait_ns = cpu_ticks(pids) - ticks0, sched_ns(t.workers)[1] - sched0[1]
-    secs, n = r["duration_us"] / 1e6, max(r["requests"], 1)
-    point = Point(ca, name, rnd, c, r["requests"], secs, r["requests"] / secs, r["latency_us"]["p50"] / 1e3,
+    done = r["created"] if t.body_format == "batch" else r["requests"]  # batch: certificates, not calls
+    secs, n = r["duration_us"] / 1e6, max(done, 1)
+    point = Point(ca, name, rnd, c, done, secs, done / secs, r["latency_us"]["p50"] / 1e3,
                   r["latency_us"]["p99"] / 1e3, r["other_status"] + sum(r["socket_errors"].values()),
                   ticks * 1e3 / TICKS / n, wait_ns / 1e6 / n, r["client_cpu_s"] / secs,
                   (round(load[0], 2), round(load[1], 2), round(load[2], 2)), detail={"wrk": r, "csr_offset": t.offset})
@@ -96,6 +99,13 @@ def bare_leaf(url: str, csr_pem: bytes) -> x509.Certificate:
     req = urllib.request.Request(url, data=csr_pem, headers={"Content-Type": "application/pkcs10"})
     with urllib.request.urlopen(req, timeout=30) as answer:
         return x509.load_pem_x509_certificate(answer.read())
+
+
+def _batch_target(certgate: _Target, work: Path, pems: list[bytes]) -> _Target:
+    """The certgate server again, fed 100 CSRs per `POST /api/v1/batches` call."""
+    bodies = write_batch_bodies(pems[:-2], work / "batch-bodies.jsonl")  # the hand checks use the last two
+    return _Target(certgate.server, certgate.workers, certgate.url.replace("/requests", "/batches"), bodies,
+                   certgate.token, "batch")
 
 
 def _start(stack: ExitStack, name: str, kind: str, data: Path, rows_db: Path, pool: Path, env: dict[str, str],
@@ -131,6 +141,8 @@ def _check_leaves(targets: dict[str, _Target], pem: bytes, token: str, issuer: x
     for name, t in targets.items():
         if name == "certgate":
             leaves[name] = certgate_leaf(t.url, pem, token)
+        elif name == "batch":
+            leaves[name] = x509.load_pem_x509_certificate(batch_leaf(t.url, pem, token))
         elif name == "cfssl":
             leaves[name] = cfssl_sign(t.url.removesuffix(SIGN_PATH), pem)
         else:
@@ -157,17 +169,26 @@ def run_ca_type(kind: str, label: str, pems: list[bytes], pool: Path, work: Path
     certgate_base = f"http://127.0.0.1:{free_port()}"
     points: list[Point] = []
     with ExitStack() as stack:
+        needed = [name for name in servers if name != "batch"]
+        if "batch" in servers and "certgate" not in needed:
+            needed.append("certgate")
         targets = {name: _start(stack, name, kind, data, rows_db, pool, env, work,
-                                        certgate_base) for name in servers}
+                                        certgate_base) for name in needed}
         if "certgate" in targets:
             targets["certgate"].token = token
             # Hand checks use the pool's last CSRs; wrk starts at the first.
             check_one(targets["certgate"].url, pems[-1], token, False, certgate_base)
+        if "batch" in servers:
+            targets["batch"] = _batch_target(targets["certgate"], work, pems)
+            if "certgate" not in servers:
+                del targets["certgate"]
         check = _check_leaves(targets, pems[-2], token, issuer)
         print(f"  {label}: {', '.join(targets)}: each leaf chains to the issuing CA with the CSR's SANs; "
               f"signature hashes {check['signature_hashes']}; {check.get('difference', '')}", file=sys.stderr)
         for t in targets.values():
             t.offset = run_wrk(t.url, t.source, 0, 4, warmup, t.token, t.body_format)["requests"] + 5
+        if "batch" in targets:  # calls, not CSRs: 5 would skip a quarter of the bodies
+            targets["batch"].offset -= 4
         order = [s for s in SERVERS if s in targets]
         for rnd in range(rounds):
             for i, c in enumerate(CONCURRENCY):
@@ -175,11 +196,12 @@ def run_ca_type(kind: str, label: str, pems: list[bytes], pool: Path, work: Path
                 for name in order[shift:] + order[:shift]:
                     t = targets[name]
                     p = measure(t, label, name, rnd + 1, c, seconds)
-                    t.offset += p.requests + c  # in-flight requests at the end are sent but not counted
+                    t.offset += p.detail["wrk"]["requests"] + c  # in flight at the end: sent, not counted
                     points.append(p)
     for name, t in targets.items():
-        check[f"{name}_csrs_sent"] = t.offset
-        check[f"{name}_csrs_reused"] = max(0, t.offset - (len(pems) - 2))
+        sent = t.offset * BATCH_SIZE if name == "batch" else t.offset  # batch: calls of BATCH_SIZE CSRs
+        check[f"{name}_csrs_sent"] = sent
+        check[f"{name}_csrs_reused"] = max(0, sent - (len(pems) - 2))
     if "bare+rows" in targets:
         # Evidence that every answer left its rows: the copy's certificates against wrk's count.
         check["bare+rows_certificates_stored"] = certificates_stored(rows_db)
@@ -207,7 +229,7 @@ def main() -> None:
         "started_at": datetime.now(UTC).isoformat(), "git": git_describe(ROOT), "cpus": os.cpu_count(),
         "cfssl_version": _cfssl_version(), "seconds_per_point": seconds, "warmup_seconds": warmup,
         "rounds": rounds, "concurrency": list(CONCURRENCY), "pool_size": args.pool, "wrk_threads": 1,
-        "certgate_workers": 2, "bare_workers": 2, "servers": list(args.servers),
+        "certgate_workers": 2, "bare_workers": 2, "servers": list(args.servers), "batch_size": BATCH_SIZE,
         "loadavg": {"before": os.getloadavg()},
     }
     print(f"generating/loading a pool of {args.pool} P-256 CSRs ...", file=sys.stderr)

@@ -9,9 +9,9 @@ from typing import Any
 CONCURRENCY = (1, 4, 16)
 CA_TYPES = (("p256", "P-256"), ("rsa3072", "RSA-3072"))
 TARGETS = {"rsa3072": 1.0, "p256": 0.5}  # issue #6: certgate/cfssl req/s at c=16 at least this
-SERVERS = ("cfssl", "certgate", "bare", "bare+rows")
+SERVERS = ("cfssl", "certgate", "bare", "bare+rows", "batch")
 # (numerator, denominator): what the stack reaches against cfssl, and what certgate adds to it.
-PAIRS = (("bare", "cfssl"), ("bare+rows", "cfssl"), ("certgate", "cfssl"), ("certgate", "bare"))
+PAIRS = (("bare", "cfssl"), ("bare+rows", "cfssl"), ("certgate", "cfssl"), ("certgate", "bare"), ("batch", "cfssl"))
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Point:
     server: str  # one of SERVERS
     round: int
     concurrency: int
-    requests: int
+    requests: int  # certificates for "batch" (each call carries harness.BATCH_SIZE CSRs)
     seconds: float
     rps: float
     p50_ms: float
@@ -121,7 +121,7 @@ def render(points: list[Point], meta: dict[str, Any], pairs: dict[str, dict[str,
         lines.append(rule)
     for kind, label in CA_TYPES:
         goal = TARGETS[kind]
-        for num in ("certgate", "bare", "bare+rows"):
+        for num in ("certgate", "bare", "bare+rows", "batch"):
             if num not in servers or "cfssl" not in servers:
                 continue
             v = _median(pairs[label][f"{num}/cfssl"]["rps_c16"])
@@ -130,7 +130,8 @@ def render(points: list[Point], meta: dict[str, Any], pairs: dict[str, dict[str,
                          f"target >= {goal:g}: {verdict}")
     lines += [
         "certgate: `certgate serve --workers 2`, lint off (policy, rows, audit events on); cfssl: `cfssl serve` (Go, "
-        "all cores), same issuing CA files and CSRs.",
+        "all cores), same issuing CA files and CSRs. batch: the same certgate server, POST /api/v1/batches with 100 "
+        "CSRs per call (c = calls in flight); its req/s, p50/p99 and CPU ms are per certificate / per call / per certificate.",
         "bare: bench/bare_issuer.py on the same CA files (Flask + certgate's gunicorn settings, load/verify CSR, "
         "sign, PEM 201); bare+rows: bare plus certgate's rows in one plain sqlite3 transaction and background "
         "WAL checkpoints (issuance.py's (f)), into a copy of the certgate-initialised database.",

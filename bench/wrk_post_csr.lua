@@ -6,7 +6,10 @@
 -- 201 is a success. FORMAT "cfssl": POOL holds one JSON sign body per line
 -- ({"certificate_request": PEM, "profile": ...}, encoded once by bench/cfssl_peer.py, so the
 -- client spends no CPU building them), sent as application/json, and a success is a 200 whose
--- body says "success":true. Request k of thread t sends item (OFFSET + t + k*NTHREADS) modulo
+-- body says "success":true. FORMAT "batch": POOL holds one `POST /api/v1/batches` body per line
+-- ({"items": [{"csr": PEM}, ...]}, encoded once by bench/harness.py), sent as application/json;
+-- each item answered "issued" in a 200 counts as one success ("created" counts certificates,
+-- not requests), and an answer other than 200 as one other. Request k of thread t sends item (OFFSET + t + k*NTHREADS) modulo
 -- the pool size, so threads never send the same CSR and the caller can continue where the
 -- previous run stopped. TOKEN "-" sends no Authorization header. done() prints one JSON line
 -- prefixed with BENCHJSON: latency percentiles (microseconds), counts, successes and others.
@@ -22,11 +25,13 @@ local pool = {}
 local offset, stride, counter = 0, 1, 0
 local headers = {}
 local cfssl = false
+local batch = false
 created, other = 0, 0
 
 function init(args)
   cfssl = args[5] == "cfssl"
-  if cfssl then
+  batch = args[5] == "batch"
+  if cfssl or batch then
     for line in io.lines(args[1]) do
       if #line > 0 then
         pool[#pool + 1] = line
@@ -43,7 +48,7 @@ function init(args)
   assert(#pool > 0, "nothing to send in " .. args[1])
   offset = tonumber(args[2] or "0") + tid
   stride = tonumber(args[3] or "1")
-  headers["Content-Type"] = cfssl and "application/json" or "application/pkcs10"
+  headers["Content-Type"] = (cfssl or batch) and "application/json" or "application/pkcs10"
   if args[4] and args[4] ~= "-" then
     headers["Authorization"] = "Bearer " .. args[4]
   end
@@ -57,6 +62,15 @@ end
 
 function response(status, hdrs, body)
   local ok
+  if batch then
+    if status == 200 then
+      local _, issued = body:gsub('"status":"issued"', "")
+      created = created + issued
+    else
+      other = other + 1
+    end
+    return
+  end
   if cfssl then
     ok = status == 200 and body:find('"success":true', 1, true) ~= nil
   else

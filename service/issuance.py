@@ -167,6 +167,22 @@ def record_certificate(
     (the submission's), appended in the same batch. Direct statements: the hot path of every
     issuance. The returned row is for the answer only.
     """
+    row, issued_event = insert_certificate(unit, request, issued, actor=actor, now=now, cause=cause)
+    append_events(unit, [*preceded_by, issued_event])
+    return row
+
+
+def insert_certificate(
+    unit: DirectUnit,
+    request: CertificateRequest,
+    issued: IssuedCertificate,
+    *,
+    actor: str,
+    now: datetime,
+    cause: dict[str, str | None],
+) -> tuple[Certificate, NewEvent]:
+    """Insert the certificate and its searchable names; its `certificate:issued` event, for the
+    caller to append in the same transaction (a batch appends a whole chunk's events at once)."""
     cert = issued.certificate
     values: dict[str, Any] = {
         "serial_number": issued.serial_hex,
@@ -200,5 +216,4 @@ def record_certificate(
         },
         at=now,
     )
-    append_events(unit, [*preceded_by, issued_event])
-    return row
+    return row, issued_event

@@ -85,6 +85,25 @@ class RequestSchema(Schema):
     exception = fields.Nested(ExceptionSchema)
 
 
+class BatchSchema(Schema):
+    """`POST /api/v1/batches` (documentation only: each item is read on its own, so one bad item
+    is answered as such and never spoils the batch)."""
+
+    items = fields.List(fields.Nested(SubmitJsonSchema), required=True,
+                        metadata={"description": "1 to 1,000 submissions"})
+
+
+class BatchItemSchema(RequestSchema):
+    """One item's answer: the request answer (issued, pending exception, stored refusal) and, when
+    refused, the error body; an item that is not a CSR has the status `rejected` and the error only."""
+
+    error = fields.Nested(lambda: ErrorBodySchema())
+
+
+class BatchAnswerSchema(Schema):
+    items = fields.List(fields.Nested(BatchItemSchema), metadata={"description": "one per item, in order"})
+
+
 class DecisionSchema(Schema):
     """The answer of a dry run."""
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from service.cli.batch import MAX_ITEMS_PER_CALL, collect, report, run_batch
+
 MAX_WAIT_SECONDS = 10.0  # the longest pause between two attempts, whatever Retry-After says
 
 
@@ -59,7 +61,12 @@ def post_with_retries(req: urllib.request.Request, *, attempts: int, url: str) -
 
 
 @click.command()
-@click.argument("csr_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("csr_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+@click.option("--batch", "batch_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="a folder of *.csr files, or a file of PEM CSRs: sent through /api/v1/batches, "
+                   "each certificate written next to its CSR (name.csr -> name.crt)")
+@click.option("--batch-size", type=click.IntRange(1, MAX_ITEMS_PER_CALL), default=100, show_default=True,
+              help="CSRs per call with --batch")
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, envvar="CERTGATE_URL")
 @click.option("--token", envvar="CERTGATE_TOKEN", required=True, help="API token (or CERTGATE_TOKEN)")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -67,16 +74,30 @@ def post_with_retries(req: urllib.request.Request, *, attempts: int, url: str) -
 @click.option("--validity-days", type=int, default=None)
 @click.option("--justification", default=None)
 @click.option("--idempotency-key", default=None,
-              help="the Idempotency-Key to send (default: a new random one); reuse it to retry by hand")
+              help="the Idempotency-Key to send (default: a new random one); reuse it to retry by hand "
+                   "(with --batch, call n sends KEY-n)")
 @click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True,
               help="retries on connection errors and 503 answers (with the same key)")
-def submit(csr_file: Path, url: str, token: str, out: Path | None, validity_days: int | None, justification: str | None,
-           idempotency_key: str | None, retries: int) -> None:
+def submit(csr_file: Path | None, batch_path: Path | None, batch_size: int, url: str, token: str, out: Path | None,
+           validity_days: int | None, justification: str | None, idempotency_key: str | None, retries: int) -> None:
     """Submit a CSR; write the certificate chain, or print the pending exception.
 
-    Every submission carries an Idempotency-Key, so the retries on connection errors and 503
-    answers never issue twice.
+    With --batch, many CSRs at once, with a progress bar. Every call carries an Idempotency-Key,
+    so the retries on connection errors and 503 answers never issue twice.
     """
+    if (csr_file is None) == (batch_path is None):
+        raise click.UsageError("give either CSR_FILE or --batch DIR|FILE")
+    if batch_path is not None:
+        if out is not None:
+            raise click.UsageError("--out names one chain; with --batch each chain goes next to its CSR")
+        options: dict[str, object] = {}
+        if validity_days is not None:
+            options["validity_days"] = validity_days
+        if justification:
+            options["justification"] = justification
+        _submit_batch(batch_path, batch_size, url, token, options, idempotency_key or str(uuid.uuid4()), retries)
+        return
+    assert csr_file is not None
     body: dict[str, object] = {"csr": csr_file.read_text()}
     if validity_days is not None:
         body["validity_days"] = validity_days
@@ -108,3 +129,15 @@ def submit(csr_file: Path, url: str, token: str, out: Path | None, validity_days
     for v in answer.get("violations", []):
         click.echo(f"  - {v['code']}: {v['message']}")
     sys.exit(2)
+
+
+def _submit_batch(path: Path, per_call: int, url: str, token: str, options: dict[str, object], key: str,
+                  retries: int) -> None:
+    items = collect(path)
+    try:
+        tally = run_batch(items, url=url, token=token, per_call=per_call, options=options, key=key,
+                          post=lambda req: post_with_retries(req, attempts=retries + 1, url=url))
+    except urllib.error.HTTPError as exc:
+        error = json.loads(exc.read() or b"{}").get("error", {})
+        raise click.ClickException(f"batch refused ({exc.code} {error.get('code')}): {error.get('message')}") from exc
+    sys.exit(report(tally))

@@ -10,6 +10,8 @@ from pathlib import Path
 from policies.config import DEFAULT_POLICY_PATH
 
 MAX_REQUEST_BYTES = 64 * 1024
+# A batch's own limit: 1,000 CSRs of up to about 4 KiB each (RSA-4096 with many names), JSON-escaped.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Settings:
     max_request_bytes: int = MAX_REQUEST_BYTES
     console_idle_minutes: int = 30
     console_lifetime_hours: int = 12
+    max_batch_bytes: int = MAX_BATCH_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,4 +43,5 @@ class Settings:
             base_url=env.get("CERTGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             console_idle_minutes=int(env.get("CERTGATE_CONSOLE_IDLE_MINUTES") or 30),
             console_lifetime_hours=int(env.get("CERTGATE_CONSOLE_LIFETIME_HOURS") or 12),
+            max_batch_bytes=int(env.get("CERTGATE_MAX_BATCH_BYTES") or MAX_BATCH_BYTES),
         )

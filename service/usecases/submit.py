@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -17,10 +17,11 @@ from service.db.direct import DirectUnit
 from service.db.models import Certificate, CertificateRequest, Review, table_of
 from service.domain import RequestStatus, ReviewStatus
 from service.db.session import Database
+from service.ca.authority import IssuedCertificate
 from service.errors import NotFound, PolicyRejected
 from service.idempotency import IdempotencyKey, Outcome, replay_or_run
 from service.idempotency import record as record_key
-from service.issuance import Issuer, record_certificate
+from service.issuance import Issuer, insert_certificate
 from service.judge import Judge
 from service.tokens import Principal
 
@@ -74,6 +75,8 @@ def submit_request(
     statements (`service.db.direct`): this is the hot path of the service. With an
     `idempotency_key`, a repeat of the same submission by the same requester answers the first
     result again (the same request, its certificate or exception, or its refusal) and writes nothing.
+    A batch (`service.usecases.batch`) runs the very same three steps for each item: `examine`,
+    `sign_judged`, `record_judged`.
 
     Raises:
         MalformedCsr, CsrSignatureInvalid: the body is not a verifiable CSR.
@@ -86,50 +89,33 @@ def submit_request(
     if idempotency_key is not None:
         key = IdempotencyKey.of(actor.name, SUBMIT_SCOPE, idempotency_key, submission.fingerprint())
     return replay_or_run(db, key, now, lambda: _submit(db, judge, issuer, submission, actor, now, key),
-                         lambda outcome: _replay(db, outcome))
+                         lambda outcome: replay_request(db, outcome))
 
 
 def _submit(
     db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime,
     key: IdempotencyKey | None,
 ) -> RequestRecord:
-    csr = load_csr(submission.csr)
-    facts = request_facts(csr, submission.validity_days)
     with db.direct_read() as reads:
-        decision = judge.decide(facts, requester=actor.name, reads=reads, now=now)
-    issued = None
-    if decision.verdict is Verdict.ISSUE:
-        # Sign outside the write transaction: the CPU work never holds the database lock.
-        approved = frozenset(f.subject for f in decision.waived)
-        issued = issuer.sign(csr, decision, judge.policy, client_auth=submission.client_auth, now=now, approved_ips=approved)
-    request = _request_row(csr, submission, decision, actor, now)
-    refusal = None
-    if decision.verdict is Verdict.REJECT:
-        first = decision.rejections[0]
-        refusal = PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings], request_id=request.id)
+        judged = examine(judge, submission, actor, reads, now)
+    judged = sign_judged(issuer, judge, judged, now)
     with db.direct_write() as unit:
-        if key is not None:  # first: a racing twin fails here and replays this one
-            record_key(unit, key, now, request_id=request.id,
-                       answer=None if refusal is None else {"code": refusal.code, "message": refusal.message})
-        unit.insert(_INSERT_REQUEST, request.model_dump())
-        submitted = _submitted_event(request, decision, actor, now)
-        if decision.verdict is Verdict.REJECT:
-            append_events(unit, [submitted, NewEvent("request:rejected", actor.name, f"request:{request.id}",
-                                                     {"codes": [f.code for f in decision.findings]}, now)])
-            record = RequestRecord(request)
-        elif decision.verdict is Verdict.EXCEPTION:
-            record = RequestRecord(request, review=_open_review(unit, request, decision, judge, actor, now, submitted))
-        else:
-            assert issued is not None
-            cert = record_certificate(unit, request, issued, actor=actor.name, now=now,
-                                      cause={"grant_id": decision.grant_id, "exception_id": None}, preceded_by=[submitted])
-            record = RequestRecord(request, certificate=cert)
-    if refusal is not None:
-        raise refusal
+        record, events = record_judged(unit, judge, judged, actor, now)
+        refused = refusal(judged, record)
+        if key is not None:  # before the audit append: a racing twin fails here and replays this one
+            record_key(unit, key, now, request_id=record.request.id, answer=refused_answer(refused))
+        append_events(unit, events)
+    if refused is not None:
+        raise refused
     return record
 
 
-def _replay(db: Database, outcome: Outcome) -> RequestRecord:
+def refused_answer(refused: PolicyRejected | None) -> dict[str, str] | None:
+    """What an idempotency key keeps of a refusal, to raise it again on a replay."""
+    return None if refused is None else {"code": refused.code, "message": refused.message}
+
+
+def replay_request(db: Database, outcome: Outcome) -> RequestRecord:
     """The first result of a repeated submission: its request as it stands, or its refusal again."""
     assert outcome.request_id is not None
     with db.read() as session:
@@ -142,6 +128,77 @@ def _replay(db: Database, outcome: Outcome) -> RequestRecord:
         cert = session.exec(select(Certificate).where(Certificate.request_id == request.id)).first()
         review = session.exec(select(Review).where(Review.request_id == request.id)).first()
         return RequestRecord(request, certificate=cert, review=review)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A submission with its verified CSR and its decision; `issued` once signed (verdict issue)."""
+
+    submission: Submission
+    csr: VerifiedCsr
+    decision: Decision
+    issued: IssuedCertificate | None = None
+
+
+def examine(judge: Judge, submission: Submission, actor: Principal, reads: DirectUnit, now: datetime) -> Judged:
+    """Step 1: verify the CSR and judge it (reads the requester's grants and the key blocklist).
+
+    Raises:
+        MalformedCsr, CsrSignatureInvalid: the bytes are not a verifiable CSR.
+        PolicyRejected: the CSR cannot be judged at all.
+    """
+    csr = load_csr(submission.csr)
+    facts = request_facts(csr, submission.validity_days)
+    return Judged(submission, csr, judge.decide(facts, requester=actor.name, reads=reads, now=now))
+
+
+def sign_judged(issuer: Issuer, judge: Judge, judged: Judged, now: datetime) -> Judged:
+    """Step 2: sign when the verdict is issue, outside any write transaction (the CPU work never
+    holds the database lock); other verdicts pass through unchanged.
+
+    Raises:
+        PolicyRejected: the lint refuses a name the requester chose (nothing is stored).
+        LintFailed: the CA's own profile produced a certificate the linter refuses.
+    """
+    decision = judged.decision
+    if decision.verdict is not Verdict.ISSUE:
+        return judged
+    approved = frozenset(f.subject for f in decision.waived)
+    issued = issuer.sign(judged.csr, decision, judge.policy, client_auth=judged.submission.client_auth, now=now,
+                         approved_ips=approved)
+    return replace(judged, issued=issued)
+
+
+def record_judged(
+    unit: DirectUnit, judge: Judge, judged: Judged, actor: Principal, now: datetime
+) -> tuple[RequestRecord, list[NewEvent]]:
+    """Step 3: the request's rows in `unit`'s transaction, and its audit events, in order, for the
+    caller to append in that same transaction (one append for a whole batch chunk)."""
+    decision = judged.decision
+    request = _request_row(judged.csr, judged.submission, decision, actor, now)
+    unit.insert(_INSERT_REQUEST, request.model_dump())
+    submitted = _submitted_event(request, decision, actor, now)
+    if decision.verdict is Verdict.REJECT:
+        rejected = NewEvent("request:rejected", actor.name, f"request:{request.id}",
+                            {"codes": [f.code for f in decision.findings]}, now)
+        return RequestRecord(request), [submitted, rejected]
+    if decision.verdict is Verdict.EXCEPTION:
+        review, opened = _open_review(unit, request, decision, judge, actor, now)
+        return RequestRecord(request, review=review), [submitted, opened]
+    assert judged.issued is not None, "sign_judged first"
+    cert, issued = insert_certificate(unit, request, judged.issued, actor=actor.name, now=now,
+                                      cause={"grant_id": decision.grant_id, "exception_id": None})
+    return RequestRecord(request, certificate=cert), [submitted, issued]
+
+
+def refusal(judged: Judged, record: RequestRecord) -> PolicyRejected | None:
+    """The error a policy refusal answers with (naming the stored, rejected request), else None."""
+    decision = judged.decision
+    if decision.verdict is not Verdict.REJECT:
+        return None
+    first = decision.rejections[0]
+    return PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings],
+                          request_id=record.request.id)
 
 
 _INSERT_REQUEST = table_of(CertificateRequest).insert()
@@ -195,9 +252,8 @@ def _submitted_event(request: CertificateRequest, decision: Decision, actor: Pri
 
 
 def _open_review(
-    unit: DirectUnit, request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime,
-    submitted: NewEvent,
-) -> Review:
+    unit: DirectUnit, request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime
+) -> tuple[Review, NewEvent]:
     review = Review.model_construct(
         id=str(uuid.uuid4()),
         request_id=request.id,
@@ -214,5 +270,4 @@ def _open_review(
     opened = NewEvent("exception:opened", actor.name, f"exception:{review.id}",
                       {"request_id": request.id, "ips": [f.subject for f in decision.exceptions],
                        "expires_at": review.expires_at.isoformat()}, now)
-    append_events(unit, [submitted, opened])
-    return review
+    return review, opened

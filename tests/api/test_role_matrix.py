@@ -87,6 +87,7 @@ ALL_OK = expect(200, 200, 200, 200, 200)
 MATRIX: list[tuple[str, str, Any, dict[str | None, int]]] = [
     ("POST", "/api/v1/requests", "csr", expect(201, 403, 403, 201, 401)),
     ("POST", "/api/v1/requests?dry_run=true", "csr", expect(200, 403, 403, 200, 401)),
+    ("POST", "/api/v1/batches", "batch", expect(200, 403, 403, 200, 401)),
     ("GET", "/api/v1/requests/{request_id}", None, expect(200, 200, 200, 200, 401)),
     ("GET", "/api/v1/exceptions?status=pending", None, expect(403, 200, 200, 200, 401)),
     ("GET", "/api/v1/exceptions/{exception_id}", None, expect(403, 200, 200, 200, 401)),
@@ -137,6 +138,8 @@ def test_role_matrix(world: World, method: str, path: str, body: Any, role: str 
     kwargs: dict[str, Any] = {"headers": bearer(world.tokens[role]) if role else {}}
     if body == "csr":
         kwargs["json"] = {"csr": csr_pem(cn="matrix.example.com").decode()}
+    elif body == "batch":
+        kwargs["json"] = {"items": [{"csr": csr_pem(cn="matrix.example.com").decode()}]}
     elif body == "ocsp":
         kwargs.update(data=world.ocsp_der(), content_type="application/ocsp-request")
     elif body is not None:

@@ -140,6 +140,7 @@ def _bare_rule(rule: str) -> str:
 
 OPERATIONS = [
     "POST /api/v1/requests",
+    "POST /api/v1/batches",
     "GET /api/v1/requests/{request_id}",
     "GET /api/v1/exceptions",
     "GET /api/v1/exceptions/{review_id}",

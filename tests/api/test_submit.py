@@ -98,6 +98,7 @@ def test_validity_too_long_is_rejected(client: FlaskClient, tokens: dict[str, st
         (b'{"csr": 5}', "application/json", 400, "malformed_csr"),
         (b'{"nothing": "here"}', "application/json", 400, "malformed_csr"),
         (b"{not json", "application/json", 400, "bad_request"),
+        (b"[" * 30_000 + b"]" * 30_000, "application/json", 400, "bad_request"),
         (b"x" * (64 * 1024 + 1), "application/pkcs10", 413, "payload_too_large"),
     ],
 )
