@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from policies.addresses import is_globally_reachable, parse_ip, special_block
+from policies.addresses import parse_ip, special_block
+from policies.public_ip import AddressRule, is_public
 from policies.range_rows import stored_first
 from service.db.models import OwnedRange
 
@@ -21,14 +22,14 @@ class AddressWhy:
     nearest: list[OwnedRange]
 
 
-def explain_address(session: Session, ip_text: str, code: str, *, nearest: int = 2) -> AddressWhy:
-    """The reason behind one IP violation (`code` as the judge found it)."""
+def explain_address(session: Session, ip_text: str, code: str, rule: AddressRule, *, nearest: int = 2) -> AddressWhy:
+    """The reason behind one IP violation (`code` as the judge found it), under the policy's address rule."""
     ip = parse_ip(ip_text)
     if ip is None:
         return AddressWhy(ip_text, code, None, [])
     block = special_block(ip)
     block_text = f"{block.name} ({block.cidr}, {block.rfc})" if block is not None else None
-    if not is_globally_reachable(ip):
+    if not is_public(ip, rule):
         return AddressWhy(ip.text, code, block_text, [])
     return AddressWhy(ip.text, code, block_text, _nearest_ranges(session, ip.version, ip.value, nearest))
 

@@ -30,7 +30,7 @@ def _ranges_page(status: int = 200, **context: Any) -> Any:
         rows, total = list_ranges(session, page=page.page, per_page=page.per_page)
         ip = parse_ip(search) if search else None
         if ip is not None:
-            found = (explain_address(session, ip.text, ""), rt.ranges.lookup(ip_subject_for_owner(ip)))
+            found = (explain_address(session, ip.text, "", rt.judge.policy.address_rule), rt.ranges.lookup(ip_subject_for_owner(ip)))
     bad_search = bool(search) and ip is None
     return render_template("ranges.html", rows=rows, paging=page.with_total(total), search=search, found=found,
                            bad_search=bad_search, **context), status

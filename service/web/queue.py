@@ -43,7 +43,7 @@ def _exception_page(review_id: str, *, status: int = 200, message: str | None = 
     with rt.db.read() as session:
         review, approvals = read_review(session, review_id)
         record = read_request(session, review.request_id, current_person())
-        why = [explain_address(session, v["subject"], v["code"]) for v in review.violations]
+        why = [explain_address(session, v["subject"], v["code"], rt.judge.policy.address_rule) for v in review.violations]
     policy = rt.judge.policy
     return render_template("exception.html", review=review, approvals=approvals, record=record, why=why,
                            csr=describe_csr(record.request.csr_pem), required=policy.reviews.approvals_required,

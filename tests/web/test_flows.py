@@ -34,7 +34,7 @@ def test_preview_lists_every_violation_and_stores_nothing(app: Flask, runtime: R
     page = post_form(alice, "/console/submit", {"csr": csr, "justification": "lab box", "action": "preview"}, page="/console/submit")
     body = text(page)
     assert page.status_code == 200 and "nothing stored yet" in body and "wait for approvers" in body
-    assert "10.1.2.3 is not a globally reachable address" in body and "9.9.9.9 is not inside a range" in body
+    assert "10.1.2.3 is a Reserved IP Address: inside 10.0.0.0/8" in body and "9.9.9.9 is not inside a range" in body
     assert "lab box" in body and "BEGIN CERTIFICATE REQUEST" in body  # the form keeps its input
     assert row_counts(runtime) == before
 
