@@ -22,6 +22,7 @@ class Settings:
     ca_passphrase: bytes | None
     base_url: str
     max_request_bytes: int = MAX_REQUEST_BYTES
+    caa_resolvers: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -36,4 +37,5 @@ class Settings:
             policy_file=Path(env.get("CERTGATE_POLICY_FILE") or DEFAULT_POLICY_PATH),
             ca_passphrase=passphrase.encode() if passphrase else None,
             base_url=env.get("CERTGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            caa_resolvers=env.get("CERTGATE_CAA_RESOLVERS", ""),
         )
