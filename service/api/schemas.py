@@ -103,6 +103,7 @@ class PolicySchema(Schema):
     policy = fields.Dict()
     source = fields.String()
     cabf_max_validity_days = fields.Integer()
+    names = fields.Dict(metadata={"description": "the DNS-name rules in force: limit, CAA, the Public Suffix List used"})
 
 
 # Times a query may name: one day inside datetime's range, so converting any offset to UTC cannot overflow.
@@ -186,6 +187,8 @@ class InventoryQuerySchema(PageQuerySchema):
     issued_after = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
     issued_before = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
     expiring_within_days = fields.Integer(validate=validate.Range(min=0, max=3650))
+    domain = fields.String(validate=validate.Length(max=253), metadata={"description": "certificates naming this domain or a name under it"})
+    owner = fields.String(validate=validate.Length(max=200), metadata={"description": "certificates naming a name under a domain this owner owns"})
 
 
 class InventoryItemSchema(CertificateBodySchema):
