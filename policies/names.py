@@ -16,6 +16,7 @@ from policies.suffixes import PublicSuffixes
 
 MAX_NAME_LENGTH = 253
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_HOST = re.compile(rf"(?:\*\.)?{_LABEL.pattern}(?:\.{_LABEL.pattern})*")
 
 
 class NameProblem(StrEnum):
@@ -53,7 +54,7 @@ RESERVED_TLDS: dict[str, str] = {
     "intranet": "a common internal-use TLD, not delegated in the public DNS",
     "private": "a common internal-use TLD, not delegated in the public DNS",
 }
-# Special-use names deeper than a TLD (RFC 6761 and later registrations).
+# Special-use names deeper than a TLD (RFC 6761 and later registrations), all under .arpa.
 RESERVED_SUFFIXES: dict[str, str] = {
     "home.arpa": "reserved for home networks (RFC 8375)",
     "in-addr.arpa": "a reverse-DNS zone, not a host name",
@@ -97,6 +98,8 @@ def syntax_problem(name: str) -> str | None:
         return "the name is empty"
     if len(name) > MAX_NAME_LENGTH:
         return f"the name is longer than {MAX_NAME_LENGTH} characters"
+    if "--" not in name and _HOST.fullmatch(name):
+        return None  # the common case, in one match; the loop below finds the words for a bad name
     labels = base_name(name).split(".")
     for label in labels:
         if label == "*" or "*" in label:
@@ -113,17 +116,18 @@ def internal_reason(name: str) -> str | None:
 
     The fixed classes only; the test of the TLD against the Public Suffix List is in `name_refusal`.
     """
-    labels = base_name(name).split(".")
-    if len(labels) == 1:
+    base = base_name(name)
+    if "." not in base:
         return f"{name} is a single label, not a fully qualified domain name"
-    tld = labels[-1]
+    tld = base[base.rfind(".") + 1:]
     if tld.isdigit():
         return f"{name} ends in the numeric top-level label {tld!r}, which no TLD can be"
     if tld in RESERVED_TLDS:
         return f"{name} is under .{tld}: {RESERVED_TLDS[tld]}"
-    for suffix, why in RESERVED_SUFFIXES.items():
-        if base_name(name) == suffix or base_name(name).endswith("." + suffix):
-            return f"{name} is under {suffix}: {why}"
+    if tld == "arpa":
+        for suffix, why in RESERVED_SUFFIXES.items():
+            if base == suffix or base.endswith("." + suffix):
+                return f"{name} is under {suffix}: {why}"
     return None
 
 

@@ -74,19 +74,26 @@ class PublicSuffixes:
         return cls(rules, source=source)
 
     def match(self, name: str) -> SuffixMatch:
-        """The public suffix of `name` (lowercase A-labels, no `*.`), by the list's algorithm."""
-        labels = name.split(".")
-        for start in range(len(labels)):
-            candidate = ".".join(labels[start:])
-            section = self._exception.get(candidate)
+        """The public suffix of `name` (lowercase A-labels, no `*.`), by the list's algorithm.
+
+        Walks the name's suffixes from the longest, so the first rule that matches has the most
+        labels; an exception rule (`!city.kawasaki.jp`) beats the wildcard it excepts.
+        """
+        rest = name
+        while True:
+            dot = rest.find(".")
+            parent = rest[dot + 1:] if dot >= 0 else None
+            section = self._exception.get(rest)
             if section is not None:
-                return SuffixMatch(".".join(labels[start + 1:]), section, True)
-            section = self._normal.get(candidate)
-            if section is None and start + 1 < len(labels):
-                section = self._wildcard.get(".".join(labels[start + 1:]))
+                return SuffixMatch(parent or "", section, True)
+            section = self._normal.get(rest)
+            if section is None and parent is not None:
+                section = self._wildcard.get(parent)
             if section is not None:
-                return SuffixMatch(candidate, section, True)
-        return SuffixMatch(labels[-1], None, False)
+                return SuffixMatch(rest, section, True)
+            if parent is None:
+                return SuffixMatch(rest, None, False)
+            rest = parent
 
     def is_public_suffix(self, name: str) -> bool:
         """True when `name` itself is a public suffix (`com`, `co.uk`, `github.io`)."""

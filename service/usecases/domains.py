@@ -17,8 +17,10 @@ from sqlmodel import Session, col, func, select
 from policies.names import InvalidName, internal_reason, normalise_name, syntax_problem
 from policies.suffixes import PublicSuffixes
 from service.audit.log import append_event
-from service.db.models import DomainChange, OwnedDomain
+from service.db.models import DomainChange, OwnedDomain, table_of
 from service.errors import BadRequest, Conflict, NotFound, PolicyRejected
+
+IMPORT_CHUNK = 20_000
 
 
 def canonical_domain(text: str, suffixes: PublicSuffixes, *, allow_internal: bool = False) -> str:
@@ -143,7 +145,14 @@ def import_domains(session: Session, parsed: ParsedDomains, *, actor: str, now: 
     new = [(d, o) for d, o in parsed.domains if d not in existing]
     append_event(session, event="domain:imported", actor=actor, subject="domains",
                  data={"added": len(new), "unchanged": len(parsed.domains) - len(new), "file_sha256": parsed.sha256}, at=now)
-    session.add_all(OwnedDomain(domain=d, owner=o, created_at=now, created_by=actor) for d, o in new)
+    # The driver's executemany, not the ORM: 100,000 ORM rows take over a minute, these a second or two.
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    bind = table_of(OwnedDomain).c.created_at.type.bind_processor(connection.dialect)
+    stamp = bind(now) if bind is not None else now
+    sql = f"INSERT INTO owned_domains (domain, owner, created_at, created_by) VALUES ({', '.join([marker] * 4)})"
+    for start in range(0, len(new), IMPORT_CHUNK):
+        connection.exec_driver_sql(sql, [(d, o, stamp, actor) for d, o in new[start:start + IMPORT_CHUNK]])
     # One 'reload' change: workers rebuild from the table instead of replaying every row.
     session.add(DomainChange(op="reload", domain_id=0, domain="", owner=""))
     return DomainImportResult(len(new), len(parsed.domains) - len(new), parsed.sha256)
