@@ -16,11 +16,12 @@ from sqlmodel import col, func, select
 
 from policies.domains import DomainIndex, DomainMatch
 from service.db.direct import DirectUnit
-from service.db.models import DomainChange, OwnedDomain, table_of
+from service.db.models import DomainChange, table_of
 from service.db.session import Database
 
 _CHANGES = table_of(DomainChange)
 _HEAD = sqlalchemy.select(sqlalchemy.func.max(_CHANGES.c.seq))
+_ALL_DOMAINS = "SELECT id, domain, owner FROM owned_domains"
 
 
 class DomainRegistry:
@@ -60,8 +61,10 @@ class DomainRegistry:
                 changes = session.exec(select(DomainChange).where(col(DomainChange.seq) > self._seq)
                                        .order_by(col(DomainChange.seq))).all()
             if self._index is None or any(c.op == "reload" for c in changes):
-                rows = session.exec(select(OwnedDomain.id, OwnedDomain.domain, OwnedDomain.owner)).all()
-                self._index = DomainIndex((int(i or 0), d, o) for i, d, o in rows)
+                # The driver's rows (no ORM objects); the build itself is most of the ~1.2 s at 100,000.
+                rows = session.connection().exec_driver_sql(_ALL_DOMAINS)
+                self._index = None  # let the old index go before the new one is built
+                self._index = DomainIndex(rows)
                 self._seq = latest
                 return
             for change in changes:
