@@ -27,6 +27,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 LUA = BENCH / "wrk_post_csr.lua"
+OWNED_DOMAIN = "example.com"  # the CSRs name hN.bench.example.com
 OWNED_RANGE = "5.6.7.0/24"
 TICKS = os.sysconf("SC_CLK_TCK")
 PEM_BEGIN = b"-----BEGIN CERTIFICATE REQUEST-----"
@@ -223,6 +224,8 @@ def prepare_certgate(data_dir: Path, ca_key_type: str = "p256") -> str:
     from service.domain import Role
     from service.db.session import Database
     from service.tokens import create_token
+    from service.public_suffixes import load_public_suffixes
+    from service.usecases.domains import add_domain
     from service.usecases.ranges import add_range
 
     settings = Settings.from_env({"CERTGATE_DATA_DIR": str(data_dir)})
@@ -233,6 +236,7 @@ def prepare_certgate(data_dir: Path, ca_key_type: str = "p256") -> str:
         token = create_token(session, name="bench", role=Role.REQUESTER, actor="cli:bench", now=now)
     with db.write() as session:
         add_range(session, cidr=OWNED_RANGE, owner="bench", actor="cli:bench", now=now)
+        add_domain(session, domain=OWNED_DOMAIN, owner="bench", actor="cli:bench", now=now, suffixes=load_public_suffixes())
     db.dispose()
     return token
 

@@ -103,6 +103,8 @@ def main() -> int:
         setup = Client("127.0.0.1", port, tokens, Shared(), Recorder(), random.Random(0))
         status, _ = setup.call("POST", "/api/v1/ranges", "admin", {"cidr": "5.6.0.0/16", "owner": "load"})
         assert status == 201, status
+        status, _ = setup.call("POST", "/api/v1/domains", "admin", {"domain": "example.com", "owner": "load"})
+        assert status == 201, status
 
         shared, recorder = Shared(), Recorder()
         stop_at = time.monotonic() + args.duration

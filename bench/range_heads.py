@@ -28,8 +28,10 @@ from policies.facts import KeyAlgorithm, KeyFacts, RequestFacts  # noqa: E402
 from service.change_heads import ChangeHeads  # noqa: E402
 from service.db.migrate import upgrade  # noqa: E402
 from service.db.session import Database  # noqa: E402
+from service.domain_registry import DomainRegistry  # noqa: E402
 from service.judge import Judge  # noqa: E402
 from service.policy_store import load_policy  # noqa: E402
+from service.public_suffixes import suffixes_for  # noqa: E402
 from service.range_registry import RangeRegistry  # noqa: E402
 from service.usecases.ranges import import_ranges, parse_import  # noqa: E402
 
@@ -55,7 +57,9 @@ def measure(db: Database, ranges: int, calls: int) -> list[tuple[str, float]]:
     registry.refresh()
     heads = ChangeHeads([registry])
     loaded = load_policy(DEFAULT_POLICY_PATH)
-    with_check, without = Judge(loaded, registry, heads), Judge(loaded, registry)
+    domains, suffixes = DomainRegistry(db), suffixes_for(loaded.path, loaded.policy.names.public_suffix_file)
+    with_check = Judge(loaded, registry, domains, suffixes, heads=heads)
+    without = Judge(loaded, registry, domains, suffixes)
 
     def empty() -> None:
         with db.direct_read():

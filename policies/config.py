@@ -52,6 +52,17 @@ class ReviewLimits:
 
 
 @dataclass(frozen=True)
+class NameLimits:
+    """DNS names: how many a certificate may carry, CAA, and an operator's own suffix list."""
+
+    max_names: int = 100
+    allow_internal: bool = False
+    caa_enabled: bool = False
+    caa_identities: tuple[str, ...] = ()
+    public_suffix_file: str = ""
+
+
+@dataclass(frozen=True)
 class Policy:
     """All limits from one policy file, plus the digest that identifies it."""
 
@@ -67,6 +78,7 @@ class Policy:
     allow_client_auth: bool = True
     lint_enabled: bool = True
     reviews: ReviewLimits = field(default_factory=ReviewLimits)
+    names: NameLimits = field(default_factory=NameLimits)
     crl_next_update_hours: int = 24
     crl_refresh_before_hours: int = 6
     ocsp_validity_hours: int = 24
@@ -104,6 +116,20 @@ def _address_rule(addresses: dict[str, Any]) -> AddressRule:
     except ValueError:
         allowed = ", ".join(f'"{r.value}"' for r in AddressRule)
         raise PolicyFileError(f"addresses.rule must be one of {allowed}") from None
+def _name_limits(names: dict[str, Any], caa: dict[str, Any]) -> NameLimits:
+    identities = caa.get("identities", [])
+    if not isinstance(identities, list) or not all(isinstance(i, str) and i.strip() for i in identities):
+        raise PolicyFileError("caa.identities must be a list of domain names")
+    limits = NameLimits(
+        max_names=_positive(names.get("max_names", 100), "names.max_names"),
+        allow_internal=bool(names.get("allow_internal", False)),
+        caa_enabled=bool(caa.get("enabled", False)),
+        caa_identities=tuple(i.strip().lower().rstrip(".") for i in identities),
+        public_suffix_file=str(names.get("public_suffix_file", "")),
+    )
+    if limits.caa_enabled and not limits.caa_identities:
+        raise PolicyFileError("caa.enabled needs caa.identities: the domains CAA records name this CA by")
+    return limits
 
 
 def parse_policy(data: bytes) -> Policy:
@@ -155,6 +181,7 @@ def parse_policy(data: bytes) -> Policy:
             ttl_days=_positive(reviews.get("ttl_days", 14), "exceptions.ttl_days"),
             max_grant_days=_positive(reviews.get("max_grant_days", 365), "exceptions.max_grant_days"),
         ),
+        names=_name_limits(_section(doc, "names"), _section(doc, "caa")),
         crl_next_update_hours=_positive(_section(doc, "crl").get("next_update_hours", 24), "crl.next_update_hours"),
         crl_refresh_before_hours=_positive(
             _section(doc, "crl").get("refresh_before_hours", 6), "crl.refresh_before_hours"

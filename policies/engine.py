@@ -11,7 +11,10 @@ from policies.config import Policy
 from policies.public_ip import AddressRule, not_public_reason
 from policies.decision import Decision, Finding, Severity
 from policies.facts import RequestFacts
+from policies.domains import DomainIndex
 from policies.keys import key_findings
+from policies.name_rules import OwnedDomains, dns_findings, names_limit_finding
+from policies.suffixes import PublicSuffixes
 from policies.validity import validity_decision
 from policies.weakkeys import weak_key_findings
 
@@ -24,11 +27,12 @@ class OwnedRanges(Protocol):
 
 @dataclass(frozen=True)
 class GrantFacts:
-    """An active renewal grant of the requester: the IPs it covers and until when."""
+    """An active renewal grant of the requester: the IPs and DNS names it covers and until when."""
 
     id: str
     ip_addresses: frozenset[str]
     expires_at: datetime
+    dns_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class EvaluationContext:
     owned: OwnedRanges
     blocklist: frozenset[str] = frozenset()
     grants: tuple[GrantFacts, ...] = field(default=())
+    domains: OwnedDomains = field(default_factory=DomainIndex)
+    suffixes: PublicSuffixes | None = None
 
 
 def named_ips(facts: RequestFacts) -> tuple[IpAddress, ...]:
@@ -58,6 +64,12 @@ def named_ips(facts: RequestFacts) -> tuple[IpAddress, ...]:
     return tuple(seen.values())
 
 
+def named_dns(facts: RequestFacts) -> tuple[str, ...]:
+    """Every DNS name the certificate would carry (the CN folded in), IP literals left to `named_ips`."""
+    names = [*facts.dns_names, *([facts.common_name] if facts.common_name else [])]
+    return tuple(dict.fromkeys(n for n in names if parse_ip(n) is None and parse_ip_lenient(n) is None))
+
+
 def ip_findings(ips: tuple[IpAddress, ...], owned: OwnedRanges,
                 rule: AddressRule = AddressRule.BASELINE_REQUIREMENTS) -> list[Finding]:
     """One finding per IP that is not public under `rule`, or public but not inside an owned range."""
@@ -74,10 +86,10 @@ def ip_findings(ips: tuple[IpAddress, ...], owned: OwnedRanges,
 
 
 def _covering_grant(findings: list[Finding], ctx: EvaluationContext) -> GrantFacts | None:
-    """The first active grant that covers every IP finding, if any."""
-    ips = {f.subject for f in findings}
+    """The first active grant that covers every IP and DNS-name finding, if any."""
+    subjects = {f.subject for f in findings}
     for grant in ctx.grants:
-        if grant.expires_at > ctx.now and ips <= grant.ip_addresses:
+        if grant.expires_at > ctx.now and subjects <= grant.ip_addresses | grant.dns_names:
             return grant
     return None
 
@@ -90,7 +102,16 @@ def evaluate(facts: RequestFacts, ctx: EvaluationContext) -> Decision:
     days, validity = validity_decision(facts.requested_validity_days, policy, ctx.now)
     findings += validity
     ips = named_ips(facts)
+    names = named_dns(facts)
+    too_many = names_limit_finding(len(names) + len(ips), policy.names.max_names)
+    if too_many is not None:
+        # Judge no name one by one: a refusal of 1,500 names needs one finding, not 1,500.
+        return Decision((*findings, too_many), policy.version, days, tuple(ip.text for ip in ips))
+    name_findings = dns_findings(names, ctx.domains, ctx.suffixes, allow_internal=policy.names.allow_internal)
+    findings += [f for f in name_findings if f.severity is Severity.REJECT]
+    # The findings a review (or a grant) may accept: IPs outside the owned ranges, names outside the owned domains.
     address_findings = ip_findings(ips, ctx.owned, policy.address_rule)
+    address_findings += [f for f in name_findings if f.severity is Severity.EXCEPTION]
     grant = None
     if address_findings and not findings:
         grant = _covering_grant(address_findings, ctx)

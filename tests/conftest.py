@@ -142,11 +142,20 @@ TOKEN_NAMES = {
 }
 
 
+# The domains every API test owns from the start, as it has its tokens: the names tests ask for
+# (www.example.com, a.example.org ...) lie under them. `.example` and `.test` names are internal.
+TEST_DOMAINS = ("example.com", "example.org", "example.net")
+
+
 @pytest.fixture
 def tokens(runtime: Runtime, clock: FakeClock) -> dict[str, str]:
-    """One bearer secret per test identity (see TOKEN_NAMES)."""
+    """One bearer secret per test identity (see TOKEN_NAMES), with the TEST_DOMAINS owned."""
     from service.tokens import create_token
+    from service.usecases.domains import add_domain
 
+    with runtime.db.write() as session:
+        for domain in TEST_DOMAINS:
+            add_domain(session, domain=domain, owner="web", actor="test", now=clock(), suffixes=runtime.judge.suffixes)
     secrets: dict[str, str] = {}
     with runtime.db.write() as session:
         for key, (name, role) in TOKEN_NAMES.items():

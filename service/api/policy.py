@@ -22,10 +22,14 @@ class PolicyView(MethodView):
         """The policy document, its version (SHA-256 of the file) and today's CA/B maximum."""
         rt = runtime()
         loaded = rt.loaded_policy
+        names = loaded.policy.names
         return {
             "version": loaded.policy.version,
             "policy": loaded.policy.raw,
             "source": loaded.text,
             "cabf_max_validity_days": cabf_max_validity_days(rt.clock()),
             "address_rule": loaded.policy.address_rule.value,
+            "names": {"max_names": names.max_names, "allow_internal": names.allow_internal,
+                      "caa": {"enabled": names.caa_enabled, "identities": list(names.caa_identities)},
+                      "public_suffix_list": {"source": rt.judge.suffixes.source, "rules": len(rt.judge.suffixes)}},
         }

@@ -123,6 +123,7 @@ class PolicySchema(Schema):
     source = fields.String()
     cabf_max_validity_days = fields.Integer()
     address_rule = fields.String(metadata={"description": "which IPs are public: baseline-requirements or globally-reachable"})
+    names = fields.Dict(metadata={"description": "the DNS-name rules in force: limit, CAA, the Public Suffix List used"})
 
 
 # Times a query may name: one day inside datetime's range, so converting any offset to UTC cannot overflow.
@@ -208,6 +209,8 @@ class InventoryQuerySchema(PageQuerySchema):
     issued_after = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
     issued_before = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
     expiring_within_days = fields.Integer(validate=validate.Range(min=0, max=3650))
+    domain = fields.String(validate=validate.Length(max=253), metadata={"description": "certificates naming this domain or a name under it"})
+    owner = fields.String(validate=validate.Length(max=200), metadata={"description": "certificates naming a name under a domain this owner owns"})
 
 
 class InventoryItemSchema(CertificateBodySchema):

@@ -6,6 +6,7 @@ import click
 
 from service.cli.audit import audit, certs
 from service.cli.client import submit
+from service.cli.domains import domains
 from service.cli.operations import crl, exceptions
 from service.cli.ranges import ranges
 from service.cli.setup import init, serve
@@ -17,5 +18,5 @@ def main() -> None:
     """certgate: TLS certificates under a strict, auditable policy."""
 
 
-for command in (init, serve, token, ranges, audit, certs, crl, exceptions, submit):
+for command in (init, serve, token, ranges, domains, audit, certs, crl, exceptions, submit):
     main.add_command(command)

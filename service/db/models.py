@@ -137,13 +137,14 @@ class Approval(SQLModel, table=True):
 
 
 class Grant(SQLModel, table=True):
-    """A renewal grant: the requester's later requests naming only these IPs issue at once."""
+    """A renewal grant: the requester's later requests naming only these IPs and DNS names issue at once."""
 
     __tablename__ = "grants"
     id: str = Field(primary_key=True, max_length=36)
     requester: str = Field(index=True, max_length=200)
     exception_id: str = Field(foreign_key="exceptions.id", max_length=36)
     ip_addresses: list[str] = Field(default_factory=_no_items, sa_column=Column(JSON, nullable=False))
+    dns_names: list[str] = Field(default_factory=_no_items, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(nullable=False)
     expires_at: datetime = _ts(nullable=False)
 
@@ -195,6 +196,28 @@ class IdempotencyRecord(SQLModel, table=True):
     answer: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _ts(nullable=False)
     expires_at: datetime = _ts(nullable=False, index=True)
+
+
+class OwnedDomain(SQLModel, table=True):
+    """A DNS domain the organisation owns (lowercase A-labels): it and every name under it."""
+
+    __tablename__ = "owned_domains"
+    id: int | None = Field(default=None, primary_key=True)
+    domain: str = Field(unique=True, max_length=253)
+    owner: str = Field(default="", max_length=200)
+    created_at: datetime = _ts(nullable=False)
+    created_by: str = Field(max_length=200)
+
+
+class DomainChange(SQLModel, table=True):
+    """The domain registry's change log: workers replay it to keep their in-memory index current."""
+
+    __tablename__ = "domain_changes"
+    seq: int | None = Field(default=None, primary_key=True)
+    op: str = Field(max_length=6)
+    domain_id: int
+    domain: str = Field(max_length=253)
+    owner: str = Field(default="", max_length=200)
 
 
 class AuditEvent(SQLModel, table=True):

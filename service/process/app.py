@@ -8,7 +8,7 @@ from flask import Flask, Response, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from service.api import audit, batches, certificates, exceptions, health, pki, policy, ranges, requests, revocation
+from service.api import audit, batches, certificates, domains, exceptions, health, pki, policy, ranges, requests, revocation
 from service.api.errors import register_error_handlers
 from service.api.schemas import ErrorSchema
 from service.process.config import Settings
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
     api.ERROR_SCHEMA = ErrorSchema  # document the contract's `{"error": {...}}` body, not flask-smorest's own
     api.init_app(app)
     app.add_url_rule(f"{SWAGGER_UI_ASSETS}<path:filename>", "swagger_ui_assets", _swagger_ui_asset)
-    for module in (requests, batches, exceptions, certificates, ranges, audit, policy):
+    for module in (requests, batches, exceptions, certificates, ranges, domains, audit, policy):
         api.register_blueprint(module.blp)
     for module_bp in (pki.blp, revocation.blp, health.blp):
         app.register_blueprint(module_bp)

@@ -27,6 +27,7 @@ class Settings:
     console_idle_minutes: int = 30
     console_lifetime_hours: int = 12
     max_batch_bytes: int = MAX_BATCH_BYTES
+    caa_resolvers: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -44,4 +45,5 @@ class Settings:
             console_idle_minutes=int(env.get("CERTGATE_CONSOLE_IDLE_MINUTES") or 30),
             console_lifetime_hours=int(env.get("CERTGATE_CONSOLE_LIFETIME_HOURS") or 12),
             max_batch_bytes=int(env.get("CERTGATE_MAX_BATCH_BYTES") or MAX_BATCH_BYTES),
+            caa_resolvers=env.get("CERTGATE_CAA_RESOLVERS", ""),
         )

@@ -23,6 +23,9 @@ from service.db.session import Database
 from service.issuance import Issuer
 from service.judge import Judge
 from service.policy_store import LoadedPolicy, load_policy
+from service.caa import CaaResolver, parse_resolvers
+from service.domain_registry import DomainRegistry
+from service.public_suffixes import suffixes_for
 from service.range_registry import RangeRegistry
 
 log = logging.getLogger("certgate")
@@ -49,6 +52,7 @@ class Runtime:
     db: Database
     loaded_policy: LoadedPolicy
     ranges: RangeRegistry
+    domains: DomainRegistry
     judge: Judge
     issuer: Issuer
     ledger: AuditLedger
@@ -66,6 +70,9 @@ class Runtime:
         db = Database(settings.database_url)
         loaded = load_policy(settings.policy_file)
         ranges = RangeRegistry(db)
+        domains = DomainRegistry(db)
+        suffixes = suffixes_for(loaded.path, loaded.policy.names.public_suffix_file)
+        caa = CaaResolver(parse_resolvers(settings.caa_resolvers))
         ca = CertificateAuthority.load(settings.data_dir / "ca", settings.ca_passphrase, settings.base_url)
         linter = shared_linter() if loaded.policy.lint_enabled else None
         log_key = load_private_key(audit_key_path(settings.data_dir), settings.ca_passphrase)
@@ -73,8 +80,8 @@ class Runtime:
             raise CaError("the audit-log key must be an ECDSA P-256 key")
         revocation = Revocation(db, ca, loaded.policy, settings.data_dir, settings.ca_passphrase)
         revocation.responder(clock())
-        judge = Judge(loaded, ranges, ChangeHeads([ranges]))
-        return cls(settings, db, loaded, ranges, judge, Issuer(ca, linter), AuditLedger(db, log_key),
+        judge = Judge(loaded, ranges, domains, suffixes, caa, ChangeHeads([ranges, domains]))
+        return cls(settings, db, loaded, ranges, domains, judge, Issuer(ca, linter), AuditLedger(db, log_key),
                    revocation, clock)
 
     @property
@@ -90,3 +97,4 @@ class Runtime:
         full build (about 4 s at a million ranges).
         """
         self.ranges.refresh()
+        self.domains.refresh()

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists
+from sqlalchemy import and_, exists, false, or_
 from sqlmodel import Session, col, func, select
 
-from service.db.models import Certificate, CertificateName
+from service.db.models import Certificate, CertificateName, OwnedDomain
 
 from service.domain import Role
 from service.errors import BadRequest, Forbidden, NotFound
@@ -20,7 +20,11 @@ from service.tokens import Principal
 
 @dataclass(frozen=True)
 class InventoryQuery:
-    """Filters; every one optional. `dns` of the form `*.example.com` or `.example.com` is a suffix."""
+    """Filters; every one optional. `dns` of the form `*.example.com` or `.example.com` is a suffix.
+
+    `domain` matches certificates naming that domain or any name under it; `owner` those naming
+    a name under any owned domain of that owner (as the registry says at query time).
+    """
 
     ip: str | None = None
     dns: str | None = None
@@ -30,6 +34,14 @@ class InventoryQuery:
     issued_after: datetime | None = None
     issued_before: datetime | None = None
     expiring_within_days: int | None = None
+    domain: str | None = None
+    owner: str | None = None
+
+
+def _under(domain: str) -> Any:
+    """Certificates naming `domain` itself or any name under it (reversed labels: a key prefix)."""
+    base = dns_key(domain.strip().lower().lstrip("*").lstrip("."))
+    return or_(_name_filter("dns", base), _name_filter("dns", base + ".", base + ".\U0010ffff"))
 
 
 def _name_filter(kind: str, low: str, high: str | None = None) -> Any:
@@ -38,7 +50,7 @@ def _name_filter(kind: str, low: str, high: str | None = None) -> Any:
     return exists().where(and_(*cond))
 
 
-def _conditions(q: InventoryQuery, now: datetime) -> list[Any]:
+def _conditions(q: InventoryQuery, now: datetime, session: Session) -> list[Any]:
     """SQL conditions for `q`.
 
     Raises:
@@ -59,6 +71,11 @@ def _conditions(q: InventoryQuery, now: datetime) -> list[Any]:
             conds.append(_name_filter("dns", base + ".", base + ".\U0010ffff"))
         else:
             conds.append(_name_filter("dns", dns_key(name)))
+    if q.domain:
+        conds.append(_under(q.domain))
+    if q.owner is not None:
+        owned = session.exec(select(OwnedDomain.domain).where(OwnedDomain.owner == q.owner)).all()
+        conds.append(or_(*(_under(d) for d in owned)) if owned else false())
     if q.serial:
         conds.append(Certificate.serial_number == q.serial.lower().replace(":", ""))
     if q.status:
@@ -84,7 +101,7 @@ def _conditions(q: InventoryQuery, now: datetime) -> list[Any]:
 
 def search_certificates(session: Session, q: InventoryQuery, *, now: datetime, page: int, per_page: int) -> tuple[list[Certificate], int]:
     """One page of matching certificates in a stable order (issue time, then id), and the total."""
-    conds = _conditions(q, now)
+    conds = _conditions(q, now, session)
     rows = session.exec(select(Certificate).where(*conds).order_by(col(Certificate.issued_at), col(Certificate.id))
                         .offset((page - 1) * per_page).limit(per_page)).all()
     total = session.exec(select(func.count()).select_from(Certificate).where(*conds)).one()
@@ -108,7 +125,7 @@ def get_certificate(session: Session, serial: str, reader: Principal) -> Certifi
 
 def iter_certificates(session: Session, q: InventoryQuery, *, now: datetime) -> Iterator[dict[str, Any]]:
     """Every matching certificate as a plain dict, streamed in the stable order (for exports)."""
-    query = select(Certificate).where(*_conditions(q, now)).order_by(col(Certificate.issued_at), col(Certificate.id))
+    query = select(Certificate).where(*_conditions(q, now, session)).order_by(col(Certificate.issued_at), col(Certificate.id))
     for cert in session.exec(query.execution_options(yield_per=2000)):
         yield {"serial_number": cert.serial_number, "status": cert.status_at(now), "requester": cert.requester,
                "common_name": cert.common_name, "not_before": cert.not_before.isoformat(),

@@ -146,13 +146,13 @@ def _approve(db: Database, judge: Judge, issuer: Issuer, review_id: str, reviewe
         session.add(_approval(review, reviewer, verdict, "approve", now))
         _close(session, review, request, ReviewStatus.APPROVED, RequestStatus.ISSUED, now)
         request.waived = [f.as_dict() for f in decision.exceptions]
+        ips, names = _approved_subjects(decision)
         append_event(session, event="exception:approved", actor=reviewer.name, subject=f"exception:{review.id}",
                      data={"reason": verdict.reason, "request_id": request.id, "csr_sha256": review.csr_sha256,
-                           "policy_version": decision.policy_version, "approved_ips": [f.subject for f in decision.exceptions],
+                           "policy_version": decision.policy_version, "approved_ips": ips, "approved_names": names,
                            "grant_days": verdict.grant_days}, at=now)
         if verdict.grant_days:
-            _grant(session, review, decision_ips=[f.subject for f in decision.exceptions], days=verdict.grant_days,
-                   actor=reviewer.name, now=now)
+            _grant(session, review, ips=ips, names=names, days=verdict.grant_days, actor=reviewer.name, now=now)
         cert = record_certificate(DirectUnit.of(session), request, issued, actor=reviewer.name, now=now,
                                   cause={"exception_id": review.id, "grant_id": None})
         return RequestRecord(request, certificate=cert, review=review)
@@ -194,13 +194,20 @@ def _close_rejected(db: Database, review_id: str, violations: list[dict[str, str
                            "violations": violations}, at=now)
 
 
-def _grant(session: Session, review: Review, *, decision_ips: list[str], days: int, actor: str, now: datetime) -> None:
+def _approved_subjects(decision: Decision) -> tuple[list[str], list[str]]:
+    """The approved IPs and the approved DNS names (findings `dns_not_owned`), apart."""
+    names = [f.subject for f in decision.exceptions if f.code == "dns_not_owned"]
+    return [f.subject for f in decision.exceptions if f.code != "dns_not_owned"], names
+
+
+def _grant(session: Session, review: Review, *, ips: list[str], names: list[str], days: int, actor: str,
+           now: datetime) -> None:
     grant = Grant(id=str(uuid.uuid4()), requester=review.requester, exception_id=review.id,
-                  ip_addresses=sorted(decision_ips), created_at=now, expires_at=now + timedelta(days=days))
+                  ip_addresses=sorted(ips), dns_names=sorted(names), created_at=now, expires_at=now + timedelta(days=days))
     session.add(grant)
     append_event(session, event="grant:created", actor=actor, subject=f"grant:{grant.id}",
                  data={"requester": grant.requester, "exception_id": review.id, "ip_addresses": grant.ip_addresses,
-                       "expires_at": grant.expires_at.isoformat()}, at=now)
+                       "dns_names": grant.dns_names, "expires_at": grant.expires_at.isoformat()}, at=now)
 
 
 def reject(db: Database, review_id: str, reviewer: Principal, verdict: Verdict, now: datetime,

@@ -268,6 +268,7 @@ def _open_review(
     )
     unit.insert(_INSERT_REVIEW, review.model_dump())
     opened = NewEvent("exception:opened", actor.name, f"exception:{review.id}",
-                      {"request_id": request.id, "ips": [f.subject for f in decision.exceptions],
+                      {"request_id": request.id, "ips": [f.subject for f in decision.exceptions if f.code != "dns_not_owned"],
+                       "names": [f.subject for f in decision.exceptions if f.code == "dns_not_owned"],
                        "expires_at": review.expires_at.isoformat()}, now)
     return review, opened

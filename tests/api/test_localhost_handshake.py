@@ -1,8 +1,9 @@
 """A `localhost` certificate from the API completes a real TLS handshake on 127.0.0.1.
 
-`localhost` is an internal name: with the default policy the pre-issuance lint refuses it
-(`name_not_allowed`, pinned in tests/e2e/test_tls_e2e.py). An operator who wants such
-certificates for an internal CA turns the lint off in the policy file; this test does that.
+`localhost` is an internal name: with the default policy the name rules (and behind them the
+pre-issuance lint) refuse it (`name_not_allowed`, pinned in tests/e2e/test_tls_e2e.py). An
+operator who wants such certificates for an internal CA allows internal names, registers
+`localhost` as an owned domain and turns the lint off in the policy file; this test does that.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from service.process.app import create_app
 from service.process.config import Settings
 from tests.api.helpers import submit
 from tests.clock import FakeClock
+from tests.conftest import bearer
 from tests.factories import csr_pem, key
 
 
@@ -28,8 +30,11 @@ from tests.factories import csr_pem, key
 def test_localhost_certificate_handshakes_with_a_client_trusting_only_the_root(
         tmp_path: Path, settings: Settings, clock: FakeClock, tokens: dict[str, str]) -> None:
     policy = tmp_path / "nolint.toml"
-    policy.write_text(DEFAULT_POLICY_PATH.read_text().replace("enabled = true", "enabled = false"))
+    policy.write_text(DEFAULT_POLICY_PATH.read_text().replace("enabled = true", "enabled = false")
+                      .replace("allow_internal = false", "allow_internal = true"))
     client = create_app(replace(settings, policy_file=policy), clock=clock).test_client()
+    added = client.post("/api/v1/domains", json={"domain": "localhost"}, headers=bearer(tokens["admin"]))
+    assert added.status_code == 201, added.get_json()
     server_key = key("p256", 3)
     answer = submit(client, tokens["requester"], csr_pem(cn="localhost", dns=["localhost"], private_key=server_key))
     assert answer.status_code == 201, answer.get_json()

@@ -49,6 +49,10 @@ class World:
             return str(submit(self.client, alice, csr_pem(ips=[f"10.9.{self.counter // 250}.{self.counter % 250}"])).get_json()["exception"]["id"])
         if what == "serial":
             return str(submit(self.client, alice, csr_pem(cn=f"s{self.counter}.example.com")).get_json()["certificate"]["serial_number"])
+        if what == "domain_id":
+            answer = self.client.post("/api/v1/domains", json={"domain": f"d{self.counter}.example.net"},
+                                      headers=bearer(self.tokens["admin"]))
+            return str(answer.get_json()["id"])
         if what == "range_id":
             return str(add_range(self.client, self.tokens["admin"], f"77.{self.counter // 250}.{self.counter % 250}.0/24")["id"])
         raise KeyError(what)
@@ -73,6 +77,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, ca_home: Path, sqlite_templa
         for key, (name, role) in TOKEN_NAMES.items():
             tokens[key] = create_token(session, name=name, role=role, actor="test", now=runtime.clock())
     add_range(client, tokens["admin"], "5.6.7.0/24")
+    assert client.post("/api/v1/domains", json={"domain": "example.com"}, headers=bearer(tokens["admin"])).status_code == 201
     issued = submit(client, tokens["requester"], csr_pem(ips=["5.6.7.8"])).get_json()
     issuer = x509.load_pem_x509_certificate(client.get("/ca.pem").data)
     yield World(client, tokens, issued["id"], issued["certificate"]["serial_number"], issuer)
@@ -101,6 +106,10 @@ MATRIX: list[tuple[str, str, Any, dict[str | None, int]]] = [
     ("POST", "/api/v1/ranges", {"cidr": "5.6.8.0/24"}, expect(403, 403, 403, 201, 401)),
     ("DELETE", "/api/v1/ranges/{range_id}", None, expect(403, 403, 403, 204, 401)),
     ("GET", "/api/v1/ranges/lookup?ip=5.6.7.8", None, expect(200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/domains", None, expect(403, 403, 403, 200, 401)),
+    ("POST", "/api/v1/domains", {"domain": "example.org", "owner": "web"}, expect(403, 403, 403, 201, 401)),
+    ("DELETE", "/api/v1/domains/{domain_id}", None, expect(403, 403, 403, 204, 401)),
+    ("GET", "/api/v1/domains/lookup?name=www.example.com", None, expect(200, 200, 200, 200, 401)),
     ("GET", "/api/v1/audit", None, expect(403, 403, 200, 200, 401)),
     ("GET", "/api/v1/audit/verify", None, expect(403, 403, 200, 200, 401)),
     ("GET", "/api/v1/audit/sth", None, ALL_OK),
@@ -123,7 +132,7 @@ MATRIX: list[tuple[str, str, Any, dict[str | None, int]]] = [
 ]
 
 CASES = [pytest.param(m, p, b, role, e[role], id=f"{m} {p} as {role or 'anonymous'}") for m, p, b, e in MATRIX for role in ROLES]
-FRESH = ("exception_id", "serial", "range_id")
+FRESH = ("exception_id", "serial", "range_id", "domain_id")
 
 
 @pytest.mark.parametrize(("method", "path", "body", "role", "status"), CASES)

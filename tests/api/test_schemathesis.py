@@ -90,11 +90,14 @@ def seeded(ca_home: Path, sqlite_template: Path, tmp_path_factory: pytest.TempPa
             tokens[key] = create_token(session, name=name, role=role, actor="test", now=datetime.now(UTC))
     client = app.test_client()
     rng = client.post("/api/v1/ranges", json={"cidr": "5.6.7.0/24", "owner": "netops"}, headers=bearer(tokens["admin"]))
+    dom = client.post("/api/v1/domains", json={"domain": "example.com", "owner": "web"}, headers=bearer(tokens["admin"]))
+    assert dom.status_code == 201, dom.get_json()
     issued = client.post("/api/v1/requests", json={"csr": csr_pem(ips=["5.6.7.8"]).decode()}, headers=bearer(tokens["requester"]))
     pending = client.post("/api/v1/requests", json={"csr": csr_pem(ips=["9.9.9.9"]).decode()}, headers=bearer(tokens["requester"]))
     assert (rng.status_code, issued.status_code, pending.status_code) == (201, 201, 202)
     ids = {
         "range_id": [rng.get_json()["id"]],
+        "domain_id": [dom.get_json()["id"]],
         "serial": [issued.get_json()["certificate"]["serial_number"]],
         "request_id": [issued.get_json()["id"], pending.get_json()["id"]],
         "review_id": [pending.get_json()["exception"]["id"]],
@@ -154,6 +157,10 @@ OPERATIONS = [
     "POST /api/v1/ranges",
     "DELETE /api/v1/ranges/{range_id}",
     "GET /api/v1/ranges/lookup",
+    "GET /api/v1/domains",
+    "POST /api/v1/domains",
+    "DELETE /api/v1/domains/{domain_id}",
+    "GET /api/v1/domains/lookup",
     "GET /api/v1/audit",
     "GET /api/v1/audit/verify",
     "GET /api/v1/audit/sth",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TOKEN_NAMES
+from tests.conftest import TEST_DOMAINS, TOKEN_NAMES
 from tests.e2e.pki_clients import CaFiles, KeyShop
 
 
@@ -100,7 +100,8 @@ def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2
 
 
 # Every CLI process pays seconds of imports (SQLAlchemy, pkilint); the six tokens are made by the
-# real `certgate token create` command, but in one interpreter.
+# real `certgate token create` command, but in one interpreter, which also owns the test domains
+# (`certgate domains add`, as the API tests' `tokens` fixture does).
 _TOKEN_SCRIPT = """
 import contextlib, io, json, sys
 from service.cli import main
@@ -110,6 +111,9 @@ for key, name, role in json.loads(sys.argv[1]):
     with contextlib.redirect_stdout(out):
         main(["token", "create", "--role", role, "--name", name], standalone_mode=False)
     secrets[key] = out.getvalue().strip().splitlines()[-1]
+with contextlib.redirect_stdout(io.StringIO()):
+    for domain in json.loads(sys.argv[2]):
+        main(["domains", "add", domain, "--owner", "web"], standalone_mode=False)
 print(json.dumps(secrets))
 """
 
@@ -118,7 +122,7 @@ def _create_tokens(server: LiveServer, only: Iterable[str] | None = None) -> dic
     """One token per test identity (see TOKEN_NAMES), through `certgate token create`."""
     wanted = set(only) if only is not None else set(TOKEN_NAMES)
     spec = json.dumps([[key, name, role.value] for key, (name, role) in TOKEN_NAMES.items() if key in wanted])
-    done = subprocess.run([sys.executable, "-c", _TOKEN_SCRIPT, spec], env=server.env, text=True,
+    done = subprocess.run([sys.executable, "-c", _TOKEN_SCRIPT, spec, json.dumps(TEST_DOMAINS)], env=server.env, text=True,
                           capture_output=True, check=True, timeout=120)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -154,12 +154,14 @@ def test_client_auth_eku_decides_mutual_tls(live_server: LiveServer, server_leaf
 
 
 def test_localhost_is_refused(live_server: LiveServer, key_shop: KeyShop) -> None:
-    """`localhost` is an internal name (BR 7.1.2.7.12): the pre-issuance lint refuses to sign it."""
+    """`localhost` is an internal name (BR 7.1.2.7.12): the policy refuses it before any signing
+    (the lint, behind it, would too)."""
     status, answer = submit(live_server, key_shop.csr("p256", subj="/CN=localhost", san="DNS:localhost"),
                             token=live_server.tokens["requester"])
     assert status == 422, answer
     assert answer["error"]["code"] == "name_not_allowed"
-    assert [v["rule"] for v in answer["error"]["violations"]] == ["lint.cabf.internal_domain_name"]
+    assert [v["rule"] for v in answer["error"]["violations"]] == ["name.internal"]
+    assert "single label" in answer["error"]["message"]
 
 
 def test_internal_dns_name_is_a_policy_decision_not_a_ca_alarm(live_server: LiveServer, key_shop: KeyShop) -> None:

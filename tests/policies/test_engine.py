@@ -11,12 +11,14 @@ from policies.config import DEFAULT_POLICY_PATH, parse_policy
 from policies.decision import Verdict
 from policies.engine import EvaluationContext, GrantFacts, evaluate, named_ips
 from policies.facts import KeyAlgorithm, KeyFacts, RequestFacts
+from policies.domains import DomainIndex
 from policies.ownership import RangeIndex
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 POLICY = parse_policy(DEFAULT_POLICY_PATH.read_bytes())
 P256 = KeyFacts(KeyAlgorithm.EC, 256, "ab" * 32, curve="secp256r1")
 OWNED = RangeIndex.build([(1, "5.6.7.0/24", "netops"), (2, "2a00:1450::/32", "v6")])
+DOMAINS = DomainIndex([(1, "example.com", "web")])
 
 
 def facts(cn: str | None = "www.example.com", dns: tuple[str, ...] = (), ips: tuple[str, ...] = (),
@@ -25,7 +27,7 @@ def facts(cn: str | None = "www.example.com", dns: tuple[str, ...] = (), ips: tu
 
 
 def ctx(*grants: GrantFacts) -> EvaluationContext:
-    return EvaluationContext(POLICY, NOW, OWNED, frozenset(), grants)
+    return EvaluationContext(POLICY, NOW, OWNED, frozenset(), grants, DOMAINS)
 
 
 @pytest.mark.parametrize(

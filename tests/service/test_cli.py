@@ -107,3 +107,28 @@ def test_audit_verify_and_exports(env: dict[str, str], tmp_path: Path) -> None:
     run(env, "crl", "--root", "--out", str(crl_path))
     assert x509.load_der_x509_crl(crl_path.read_bytes()).issuer.rfc4514_string().startswith("CN=certgate Root CA")
     assert os.path.getsize(crl_path) > 0
+
+
+def test_domains_import_add_remove_list(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "init")
+    good = tmp_path / "domains.txt"
+    good.write_text("# owned\nexample.com,web-team\nBücher.example.org\n\nshop.io # lab\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("example.net\nco.uk,x\nprinter.corp\n*.example.org\n")
+    result = CliRunner(env=env).invoke(main, ["domains", "import", str(bad)])
+    assert result.exit_code == 1
+    assert "line 2" in result.output and "public suffix" in result.output and "line 3" in result.output and "line 4" in result.output
+    assert run(env, "domains", "list").strip() == ""
+    assert "imported 3 domains" in run(env, "domains", "import", str(good))
+    assert "imported 0 domains (3 already registered)" in run(env, "domains", "import", str(good))
+    listed = run(env, "domains", "list")
+    assert "example.com\tweb-team" in listed and "xn--bcher-kva.example.org" in listed
+    assert run(env, "domains", "list", "--owner", "web-team").count("\n") == 1
+    assert "added api.partner.com" in run(env, "domains", "add", "API.partner.com", "--owner", "partner")
+    run(env, "domains", "add", "api.partner.com", code=1)
+    assert "public suffix" in run(env, "domains", "add", "github.io", code=1)
+    run(env, "domains", "remove", "api.partner.com")
+    run(env, "domains", "remove", "api.partner.com", code=1)
+    assert "partner" not in run(env, "domains", "list")
+    events = [json.loads(x)["event"] for x in run(env, "audit", "export").splitlines()]
+    assert events == ["domain:imported", "domain:imported", "domain:added", "domain:removed"]
