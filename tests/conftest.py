@@ -148,14 +148,21 @@ TEST_DOMAINS = ("example.com", "example.org", "example.net")
 
 
 @pytest.fixture
-def tokens(runtime: Runtime, clock: FakeClock) -> dict[str, str]:
-    """One bearer secret per test identity (see TOKEN_NAMES), with the TEST_DOMAINS owned."""
-    from service.tokens import create_token
+def owned_domains(runtime: Runtime, clock: FakeClock) -> tuple[str, ...]:
+    """The TEST_DOMAINS registered as owned."""
     from service.usecases.domains import add_domain
 
     with runtime.db.write() as session:
         for domain in TEST_DOMAINS:
             add_domain(session, domain=domain, owner="web", actor="test", now=clock(), suffixes=runtime.judge.suffixes)
+    return TEST_DOMAINS
+
+
+@pytest.fixture
+def tokens(runtime: Runtime, clock: FakeClock, owned_domains: tuple[str, ...]) -> dict[str, str]:
+    """One bearer secret per test identity (see TOKEN_NAMES), with the TEST_DOMAINS owned."""
+    from service.tokens import create_token
+
     secrets: dict[str, str] = {}
     with runtime.db.write() as session:
         for key, (name, role) in TOKEN_NAMES.items():

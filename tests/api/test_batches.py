@@ -93,7 +93,9 @@ def test_an_item_is_judged_exactly_as_the_single_submission(client: FlaskClient,
         single = submit(client, tokens["admin"], csr, validity_days=30).get_json()
         assert item.get("error", {}).get("code") == single.get("error", {}).get("code")
         assert item.get("error", {}).get("violations") == single.get("error", {}).get("violations")
-        assert item.get("violations") == single.get("violations")
+        # A stored refusal's item also carries the request (with its violations); the single answer is the error alone.
+        assert item.get("violations", item.get("error", {}).get("violations")) == \
+            single.get("violations", single.get("error", {}).get("violations"))
         if "certificate" in item:
             assert item["validity_days"] == 30 and item["waived"] == []
 

@@ -59,7 +59,7 @@ def test_the_globally_reachable_rule_judges_a_mapped_address_by_its_ipv4() -> No
     policy = parse_policy(DEFAULT_POLICY_PATH.read_bytes().replace(b'rule = "baseline-requirements"',
                                                                     b'rule = "globally-reachable"'))
     assert policy.address_rule == "globally-reachable"
-    context = EvaluationContext(policy, NOW, OWNED, frozenset(), ())
+    context = EvaluationContext(policy, NOW, OWNED, frozenset(), (), DOMAINS)
     assert evaluate(facts(ips=("::ffff:5.6.7.8",)), context).verdict is Verdict.ISSUE
     assert [f.code for f in evaluate(facts(ips=("::ffff:10.0.0.5",)), context).findings] == ["ip_not_public"]
 

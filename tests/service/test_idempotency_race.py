@@ -50,7 +50,7 @@ def _race(work: Callable[[], Any]) -> list[Any]:
         return [f.result() for f in [pool.submit(work), pool.submit(work)]]
 
 
-def test_two_concurrent_submissions_with_one_key_create_one_request(runtime: Runtime) -> None:
+def test_two_concurrent_submissions_with_one_key_create_one_request(runtime: Runtime, owned_domains: tuple[str, ...]) -> None:
     now = runtime.clock()
     with runtime.db.write() as session:
         add_range(session, cidr="5.6.7.0/24", owner="netops", actor="admin", now=now)
