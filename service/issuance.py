@@ -13,9 +13,10 @@ from policies.addresses import parse_ip
 from policies.config import Policy
 from policies.decision import Decision
 from service.audit.log import NewEvent, append_events
-from service.ca.authority import CertificateAuthority, IssuedCertificate, new_serial
+from service.ca.authority import IssuedCertificate, new_serial
 from service.ca.lint import INTERNAL_NAME_CODES, Linter, LintFinding, is_ca_url_finding
 from service.ca.profile import IssueOrder
+from service.ca_roster import CaRoster
 from service.errors import CertgateError, LintFailed, PolicyRejected
 from service.csr import VerifiedCsr
 from service.db.direct import DirectUnit
@@ -28,9 +29,9 @@ BACKDATE = timedelta(minutes=1)  # tolerate relying parties whose clocks run a l
 
 @dataclass(frozen=True)
 class Issuer:
-    """The CA with the lint gate in front of it."""
+    """The issuing CAs (the one whose turn it is signs) with the lint gate in front of them."""
 
-    ca: CertificateAuthority
+    roster: CaRoster
     linter: Linter | None
 
     def sign(
@@ -51,7 +52,9 @@ class Issuer:
         Raises:
             LintFailed: a blocking lint finding remains.
             CaError: the CA cannot sign.
+            ServiceUnavailable: the database (asked whether a rollover happened) is unreachable.
         """
+        ca = self.roster.current(now)
         not_before = now - BACKDATE
         order = IssueOrder(
             public_key=csr.public_key,
@@ -68,7 +71,7 @@ class Issuer:
             locality=policy.locality,
         )
         try:
-            return self.ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips))
+            return ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips))
         except LintFailed as failure:
             raise _classify(failure) from None
 
@@ -150,6 +153,7 @@ def record_certificate(
         "not_before": cert.not_valid_before_utc,
         "not_after": cert.not_valid_after_utc,
         "issued_at": now,
+        "issuer_ca": issued.issuer_generation,
     }
     inserted = unit.insert(_INSERT_CERTIFICATE, values)
     assert inserted is not None
@@ -168,6 +172,7 @@ def record_certificate(
             "requester": request.requester,
             "not_after": cert.not_valid_after_utc.isoformat(),
             "waived_lint": [f.code for f in issued.waived_lint],
+            **({"issuing_ca": issued.issuer_generation} if issued.issuer_generation != 1 else {}),
             **cause,
         },
         at=now,

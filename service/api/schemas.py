@@ -34,6 +34,7 @@ class CertificateBodySchema(Schema):
     serial_number = fields.String(metadata={"description": "lowercase hex, no colons"})
     pem = fields.String()
     chain_pem = fields.String(metadata={"description": "issuing CA then root"})
+    issuing_ca = fields.Integer(metadata={"description": "the issuing CA generation that signed it (`certgate ca status`)"})
     not_before = fields.DateTime()
     not_after = fields.DateTime()
     sha256_fingerprint = fields.String()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from service.cli.audit import audit, certs
+from service.cli.ca import ca
 from service.cli.client import submit
 from service.cli.operations import crl, exceptions
 from service.cli.ranges import ranges
@@ -17,5 +18,5 @@ def main() -> None:
     """certgate: TLS certificates under a strict, auditable policy."""
 
 
-for command in (init, serve, token, ranges, audit, certs, crl, exceptions, submit):
+for command in (init, serve, token, ranges, audit, certs, crl, exceptions, submit, ca):
     main.add_command(command)
