@@ -37,7 +37,7 @@ def rollover(at: str | None, ca_key_type: str | None) -> None:
     setup_logging()
     s = settings()
     try:
-        result = roll_over(database(s), s.data_dir / "ca", s.ca_passphrase, s.base_url, actor=cli_actor(), now=now(),
+        result = roll_over(database(s), s.data_dir / "ca", s.ca_passphrase, s.base_url, actor=cli_actor(), clock=now,
                            active_from=_when(at), key_type=CaKeyType(ca_key_type) if ca_key_type else None)
     except CertgateError as exc:
         click.echo(f"rollover refused: {exc.message}", err=True)

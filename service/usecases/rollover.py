@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -61,19 +62,23 @@ def _claim(path: Path) -> None:
                        "(remove it when `certgate ca status` does not list that generation)") from None
 
 
-def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str, *, actor: str, now: datetime,
-              active_from: datetime | None = None, key_type: CaKeyType | None = None) -> RolloverResult:
-    """Make the next issuing CA generation under the root; it signs from `active_from` (default `now`).
+def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str, *, actor: str,
+              clock: Callable[[], datetime], active_from: datetime | None = None,
+              key_type: CaKeyType | None = None) -> RolloverResult:
+    """Make the next issuing CA generation under the root; it signs from `active_from` (default: at commit).
 
     The key and certificate files are written first (unreferenced until the row exists); the row
     and its `ca:rolled_over` audit event then commit together. Running servers see the new head
-    before their next signature.
+    before their next signature. Without `active_from` the schedule starts when the row commits
+    (read from `clock` in the transaction, after the key generation), so no certificate that the
+    old CA signed meanwhile is recorded as signed after the switch.
 
     Raises:
         BadRequest: `active_from` lies in the past, or after the new CA would expire.
         Conflict: another rollover took the same generation, or one waits for its start.
         CaError: the root key cannot be read (wrong passphrase).
     """
+    now = clock()
     start = now if active_from is None else active_from
     if start < now - PAST_TOLERANCE:
         raise BadRequest("the rollover time lies in the past: it would rewrite which CA signed what")
@@ -98,6 +103,8 @@ def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: st
     with db.write() as session:
         if session.get(CaGeneration, generation) is not None:
             raise Conflict(f"issuing CA {generation} exists already")
+        if active_from is None:
+            start = max(start, clock())
         session.add(CaGeneration(id=generation, subject=cert.subject.rfc4514_string(), certificate_sha256=digest,
                                  active_from=start, created_at=now, created_by=actor))
         session.flush()

@@ -40,7 +40,7 @@ def _urls(pem: str) -> tuple[str, str]:
 
 def _roll(runtime: Runtime, clock: FakeClock, **kw: Any) -> Any:
     s = runtime.settings
-    return roll_over(runtime.db, s.data_dir / "ca", s.ca_passphrase, s.base_url, actor="cli:test", now=clock(), **kw)
+    return roll_over(runtime.db, s.data_dir / "ca", s.ca_passphrase, s.base_url, actor="cli:test", clock=clock, **kw)
 
 
 def test_the_new_ca_signs_from_its_time_and_the_old_one_answers_for_its_own(
