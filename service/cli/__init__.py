@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from service.cli.audit import audit, certs
+from service.cli.backup import backup, restore
 from service.cli.ca import ca
 from service.cli.client import submit
 from service.cli.operations import crl, exceptions
@@ -18,5 +19,5 @@ def main() -> None:
     """certgate: TLS certificates under a strict, auditable policy."""
 
 
-for command in (init, serve, token, ranges, audit, certs, crl, exceptions, submit, ca):
+for command in (init, serve, token, ranges, audit, certs, crl, exceptions, submit, ca, backup, restore):
     main.add_command(command)
