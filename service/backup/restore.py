@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from service.audit.log import append_event
@@ -47,7 +48,11 @@ class RestoreReport:
 def _refuse_live_targets(settings: Settings) -> None:
     if settings.data_dir.exists() and (not settings.data_dir.is_dir() or any(settings.data_dir.iterdir())):
         raise BackupRefused(f"{settings.data_dir} is not empty (a live data directory?): restore only into a new one")
-    if holds_tables(settings.database_url):
+    try:
+        live = holds_tables(settings.database_url)
+    except SQLAlchemyError as exc:
+        raise BackupRefused(f"cannot reach the target database: {str(exc).splitlines()[0]}") from None
+    if live:
         raise BackupRefused("the target database already holds tables (a live database?): restore only into an empty one")
 
 
