@@ -187,6 +187,8 @@ class InventoryQuerySchema(PageQuerySchema):
     issued_after = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
     issued_before = fields.AwareDateTime(default_timezone=UTC, validate=TIME_BOUNDS)
     expiring_within_days = fields.Integer(validate=validate.Range(min=0, max=3650))
+    issuing_ca = fields.Integer(validate=validate.Range(min=1, max=32767),
+                                metadata={"description": "only certificates this issuing CA generation signed"})
 
 
 class InventoryItemSchema(CertificateBodySchema):

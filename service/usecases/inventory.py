@@ -30,6 +30,7 @@ class InventoryQuery:
     issued_after: datetime | None = None
     issued_before: datetime | None = None
     expiring_within_days: int | None = None
+    issuing_ca: int | None = None  # the issuing CA generation (`certgate ca status`)
 
 
 def _name_filter(kind: str, low: str, high: str | None = None) -> Any:
@@ -76,6 +77,8 @@ def _conditions(q: InventoryQuery, now: datetime) -> list[Any]:
         conds.append(Certificate.issued_at >= q.issued_after)
     if q.issued_before:
         conds.append(Certificate.issued_at < q.issued_before)
+    if q.issuing_ca is not None:
+        conds.append(Certificate.issuer_ca == q.issuing_ca)
     if q.expiring_within_days is not None:
         conds += [col(Certificate.revoked_at).is_(None), Certificate.not_after > now,
                   Certificate.not_after <= now + timedelta(days=q.expiring_within_days)]

@@ -70,6 +70,9 @@ def test_the_new_ca_signs_from_its_time_and_the_old_one_answers_for_its_own(
 
     listed = client.get(f"/api/v1/certificates?serial={old['serial_number']}", headers=bearer(tokens["auditor"])).get_json()
     assert [item["issuing_ca"] for item in listed["items"]] == [1]
+    for generation, serials in ((1, {old["serial_number"], still_old["serial_number"]}), (2, {new["serial_number"]})):
+        page = client.get(f"/api/v1/certificates?issuing_ca={generation}", headers=bearer(tokens["auditor"])).get_json()
+        assert {item["serial_number"] for item in page["items"]} == serials and page["total"] == len(serials)
     for cert in (old, new):  # revoke one of each: each CRL lists only its own CA's certificate
         done = client.post(f"/api/v1/certificates/{cert['serial_number']}/revoke", json={"reason": "superseded"},
                            headers=bearer(tokens["admin"]))
