@@ -80,12 +80,14 @@ class CaRoster:
         with self._lock, self._db.read() as session:
             rows = session.execute(select(_GENERATIONS).where(_GENERATIONS.c.id > self._head)
                                    .order_by(_GENERATIONS.c.id)).all()
+            grown = dict(self._generations)  # replaced whole: readers iterate without the lock
             for found in rows:
                 ca = CertificateAuthority.load(self._ca_dir, self._passphrase, self._base_url, found.id)
                 if certificate_sha256(ca.issuing_cert) != found.certificate_sha256:
                     raise CaError(f"the certificate of issuing CA {found.id} differs from the one its rollover recorded")
-                self._generations[found.id] = Generation(found.id, ca, found.active_from)
-                self._head = max(self._head, found.id)
+                grown[found.id] = Generation(found.id, ca, found.active_from)
+            self._generations = grown
+            self._head = max(grown)
 
     def signer(self, now: datetime) -> CertificateAuthority:
         """The issuing CA that signs at `now`: the newest generation whose schedule has begun."""

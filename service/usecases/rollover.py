@@ -97,13 +97,25 @@ def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: st
                            Urls(base_url.rstrip("/"), generation)).sign(root_key, signature_hash(root_key))
     paths = CaPaths(ca_dir, generation)
     _claim(paths.issuing_key)
-    write_private_key(paths.issuing_key, key, passphrase)
-    write_certificate(paths.issuing_cert, cert)
+    try:
+        write_private_key(paths.issuing_key, key, passphrase)
+        write_certificate(paths.issuing_cert, cert)
+        return _record(db, generation, cert, kind, actor, now, start, active_from is None, clock)
+    except BaseException:
+        paths.issuing_key.unlink(missing_ok=True)  # ours: claimed exclusively above
+        paths.issuing_cert.unlink(missing_ok=True)
+        raise
+
+
+def _record(db: Database, generation: int, cert: x509.Certificate, kind: CaKeyType, actor: str, now: datetime,
+            start: datetime, at_commit: bool, clock: Callable[[], datetime]) -> RolloverResult:
+    """The generation's row and its audit event, in one transaction."""
     digest = certificate_sha256(cert)
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     with db.write() as session:
         if session.get(CaGeneration, generation) is not None:
             raise Conflict(f"issuing CA {generation} exists already")
-        if active_from is None:
+        if at_commit:
             start = max(start, clock())
         session.add(CaGeneration(id=generation, subject=cert.subject.rfc4514_string(), certificate_sha256=digest,
                                  active_from=start, created_at=now, created_by=actor))

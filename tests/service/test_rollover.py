@@ -120,3 +120,22 @@ def test_a_running_process_learns_of_a_rollover_made_by_another(runtime: Runtime
         assert other.ca.generation == 2 and other.roster.get(2).issuing_cert == runtime.roster.get(2).issuing_cert
     finally:
         other.db.dispose()
+
+
+def test_a_rollover_that_cannot_commit_leaves_no_files(runtime: Runtime, clock: FakeClock) -> None:
+    """The transaction fails after the files were written (here: the clock read at commit): they go again."""
+    calls = []
+
+    def failing_at_commit() -> Any:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("clock gone")
+        return clock()
+
+    s = runtime.settings
+    with pytest.raises(RuntimeError):
+        roll_over(runtime.db, s.data_dir / "ca", None, s.base_url, actor="cli:test", clock=failing_at_commit)
+    assert len(calls) == 2 and not list((s.data_dir / "ca").glob("issuing-2*"))
+    with runtime.db.read() as session:
+        assert session.exec(select(CaGeneration)).all() == []
+    assert _roll(runtime, clock).generation == 2  # and the next attempt is not blocked
