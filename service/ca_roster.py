@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -19,6 +19,10 @@ from service.errors import CaError, NotFound
 
 _GENERATIONS = table_of(CaGeneration)
 _HEAD = select(func.max(_GENERATIONS.c.id))
+# How often a signing process asks for the head. A rollover starts at least `SWITCH_NOTICE`
+# (service.usecases.rollover) after it commits, which is longer: every process has loaded the new
+# CA before its time and all switch at the same instant, without a database read per signature.
+RECHECK = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,8 @@ class CaRoster:
     """Generation 1 (`certgate init`) and every later one, loaded from the data dir as rows appear.
 
     A running server learns of a rollover by comparing the head (the highest generation id, one
-    indexed read) with its own before it signs; the schedule itself (`active_from`) is then
-    followed from memory, so a rollover announced ahead switches on time without another read.
+    indexed read) with its own before it signs, at most once a second; the schedule itself
+    (`active_from`) is then followed from memory, so the switch happens on time on every process.
     """
 
     def __init__(self, db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str,
@@ -53,6 +57,7 @@ class CaRoster:
         self._generations: dict[int, Generation] = {1: Generation(1, first, None)}
         self._head = 1
         self._lock = threading.Lock()
+        self._checked_at: datetime | None = None
 
     @classmethod
     def load(cls, db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str) -> CaRoster:
@@ -97,10 +102,17 @@ class CaRoster:
     def current(self, now: datetime) -> CertificateAuthority:
         """`signer(now)` after learning of any rollover (what issuance and `/ca.pem` use).
 
+        The head is read when the last read is `RECHECK` old by `now` (or `now` went back): a
+        rollover commits at least `SWITCH_NOTICE` before its start, so a row committed since the
+        last read cannot have started yet, and the signer chosen here is never stale.
+
         Raises:
             CaError, ServiceUnavailable: as `refresh`.
         """
-        self.refresh()
+        checked = self._checked_at
+        if checked is None or not checked <= now < checked + RECHECK:
+            self.refresh()
+            self._checked_at = now
         return self.signer(now)
 
     def get(self, generation: int) -> CertificateAuthority:

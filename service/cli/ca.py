@@ -44,7 +44,7 @@ def rollover(at: str | None, ca_key_type: str | None) -> None:
         sys.exit(1)
     click.echo(f"issuing CA {result.generation}: {result.certificate.subject.rfc4514_string()}")
     click.echo(f"valid {result.certificate.not_valid_before_utc.isoformat()} to {result.certificate.not_valid_after_utc.isoformat()}")
-    click.echo(f"signs from {result.active_from.isoformat()}; running servers switch without a restart")
+    click.echo(f"signs from {result.active_from.isoformat()}; running servers switch then, without a restart")
 
 
 @ca.command("status")

@@ -17,13 +17,17 @@ from service.ca.authority import CA_COUNTRY, CA_ORGANIZATION, ISSUING_YEARS, CaP
 from service.ca.keystore import (CaKeyType, SigningKey, generate_key, load_certificate, signature_hash, write_certificate,
                                  write_private_key)
 from service.ca.profile import Urls, ca_name, issuing_builder
-from service.ca_roster import certificate_sha256
+from service.ca_roster import RECHECK, certificate_sha256
 from service.db.models import CaGeneration, Certificate, table_of
 from service.db.session import Database
 from service.errors import BadRequest, Conflict
 
 BACKDATE = timedelta(minutes=5)
 PAST_TOLERANCE = timedelta(minutes=1)  # "--at" a moment ago is "now"; further back rewrites no history
+# The least time between the commit and the switch: every signing process reads the head at
+# least once a second (`service.ca_roster.RECHECK`), so all of them know the new CA before it
+# starts and switch at the same instant (instances' clocks must agree within the difference, 2 s).
+SWITCH_NOTICE = 3 * RECHECK
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,13 @@ def _claim(path: Path) -> None:
 def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str, *, actor: str,
               clock: Callable[[], datetime], active_from: datetime | None = None,
               key_type: CaKeyType | None = None) -> RolloverResult:
-    """Make the next issuing CA generation under the root; it signs from `active_from` (default: at commit).
+    """Make the next issuing CA generation under the root; it signs from `active_from` (default: now).
 
     The key and certificate files are written first (unreferenced until the row exists); the row
-    and its `ca:rolled_over` audit event then commit together. Running servers see the new head
-    before their next signature. Without `active_from` the schedule starts when the row commits
-    (read from `clock` in the transaction, after the key generation), so no certificate that the
-    old CA signed meanwhile is recorded as signed after the switch.
+    and its `ca:rolled_over` audit event then commit together. The switch is at `active_from`,
+    but never earlier than `SWITCH_NOTICE` after the commit (read from `clock` in the
+    transaction): running servers learn of the new CA before it starts, so no certificate is
+    signed by the old CA after the recorded switch, nor by the new one before it.
 
     Raises:
         BadRequest: `active_from` lies in the past, or after the new CA would expire.
@@ -100,7 +104,7 @@ def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: st
     try:
         write_private_key(paths.issuing_key, key, passphrase)
         write_certificate(paths.issuing_cert, cert)
-        return _record(db, generation, cert, kind, actor, now, start, active_from is None, clock)
+        return _record(db, generation, cert, kind, actor, now, start, clock)
     except BaseException:
         paths.issuing_key.unlink(missing_ok=True)  # ours: claimed exclusively above
         paths.issuing_cert.unlink(missing_ok=True)
@@ -108,15 +112,14 @@ def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: st
 
 
 def _record(db: Database, generation: int, cert: x509.Certificate, kind: CaKeyType, actor: str, now: datetime,
-            start: datetime, at_commit: bool, clock: Callable[[], datetime]) -> RolloverResult:
+            start: datetime, clock: Callable[[], datetime]) -> RolloverResult:
     """The generation's row and its audit event, in one transaction."""
     digest = certificate_sha256(cert)
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     with db.write() as session:
         if session.get(CaGeneration, generation) is not None:
             raise Conflict(f"issuing CA {generation} exists already")
-        if at_commit:
-            start = max(start, clock())
+        start = max(start, clock() + SWITCH_NOTICE)
         session.add(CaGeneration(id=generation, subject=cert.subject.rfc4514_string(), certificate_sha256=digest,
                                  active_from=start, created_at=now, created_by=actor))
         session.flush()

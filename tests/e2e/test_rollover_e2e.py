@@ -6,7 +6,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -63,15 +63,15 @@ def test_rollover_under_load(server: LiveServer, tmp_path: Path) -> None:
     try:
         assert burst.wait_until(lambda: burst.done() >= 8, timeout=120), burst.tally()
         rolled = server.cli("ca", "rollover")
-        switched_by = datetime.now().astimezone()
+        match = re.search(r"signs from (\S+);", rolled.stdout)
+        assert match, rolled.stdout
+        active_from = datetime.fromisoformat(match.group(1))
+        assert burst.wait_until(lambda: datetime.now(UTC) > active_from, timeout=30)
         seen = burst.done()
         assert burst.wait_until(lambda: burst.done() >= seen + 8, timeout=120), burst.tally()
     finally:
         outcomes = burst.stop()
     assert {o.kind for o in outcomes} == {"201"}, burst.tally()  # every request answered, none failed
-    match = re.search(r"signs from (\S+);", rolled.stdout)
-    assert match, rolled.stdout
-    active_from = datetime.fromisoformat(match.group(1))
 
     issued = [o.json()["certificate"] for o in outcomes]  # type: ignore[index]
     by_generation: dict[int, list[Path]] = {1: [], 2: []}
@@ -81,13 +81,13 @@ def test_rollover_under_load(server: LiveServer, tmp_path: Path) -> None:
         # The switch is at the recorded time: the old CA signed before it, the new one after
         # (certificate times are whole seconds).
         if cert["issuing_ca"] == 1:
-            assert issued_at <= active_from and issued_at < switched_by, (issued_at, active_from)
+            assert issued_at <= active_from, (issued_at, active_from)
         else:
             assert issued_at >= active_from.replace(microsecond=0), (issued_at, active_from)
         path = tmp_path / f"leaf-{n}.pem"
         path.write_text(cert["pem"])
         by_generation[cert["issuing_ca"]].append(path)
-    assert by_generation[1] and len(by_generation[2]) >= 8
+    assert len(by_generation[1]) >= 8 and len(by_generation[2]) >= 4  # (4 may have begun before the switch)
 
     old, new = _files(server, 1, tmp_path), _files(server, 2, tmp_path)
     status, _, published = http_get(server.url + "/ca.pem")

@@ -17,7 +17,7 @@ from service.db.models import AuditEvent, CaGeneration
 from service.errors import BadRequest, Conflict
 from service.process.bootstrap import audit_key_path
 from service.process.runtime import Runtime
-from service.usecases.rollover import ca_status, roll_over
+from service.usecases.rollover import SWITCH_NOTICE, ca_status, roll_over
 from tests.api.helpers import submit
 from tests.clock import FakeClock
 from tests.conftest import BASE_URL, bearer
@@ -116,7 +116,12 @@ def test_a_running_process_learns_of_a_rollover_made_by_another(runtime: Runtime
     other = Runtime.open(settings, clock=clock)  # another worker, opened before the rollover
     try:
         assert other.ca.generation == 1
-        _roll(runtime, clock)
+        result = _roll(runtime, clock)
+        assert result.active_from >= clock() + SWITCH_NOTICE  # every worker hears of it before it starts
+        assert other.ca.generation == 1  # (it read the head less than a second ago)
+        clock.advance(seconds=1)
+        assert other.ca.generation == 1 and other.roster.generations()[-1].id == 2  # known, not started
+        clock.now = result.active_from
         assert other.ca.generation == 2 and other.roster.get(2).issuing_cert == runtime.roster.get(2).issuing_cert
     finally:
         other.db.dispose()
