@@ -13,7 +13,8 @@
     ├── NotFound                       not_found            404
     ├── Conflict                       conflict             409
     ├── ServiceUnavailable             unavailable          503
-    └── CaError                        ca_error             500 (the CA cannot sign)
+    ├── CaError                        ca_error             500 (the CA cannot sign)
+    └── BackupRefused                  backup_refused       (CLI only: backup / restore refused)
 
 The HTTP layer maps these in one place (`service.api.errors`); nothing else picks a status.
 """
@@ -143,4 +144,11 @@ class CaError(CertgateError):
     """The CA is missing, unreadable or cannot sign."""
 
     code = "ca_error"
+    status = 500
+
+
+class BackupRefused(CertgateError):
+    """`certgate backup` or `restore` refused: a live target, a tampered backup, a chain or log that fails."""
+
+    code = "backup_refused"
     status = 500

@@ -16,9 +16,10 @@ from policies.config import Policy
 from policies.public_ip import AddressRule, not_public_reason
 from policies.decision import Decision
 from service.audit.log import NewEvent, append_events
-from service.ca.authority import CertificateAuthority, IssuedCertificate, new_serial
+from service.ca.authority import IssuedCertificate, new_serial
 from service.ca.lint import INTERNAL_NAME_CODES, Linter, LintFinding, LintSeverity, is_ca_url_finding
 from service.ca.profile import IssueOrder, leaf_names
+from service.ca_roster import CaRoster
 from service.errors import CertgateError, LintFailed, PolicyRejected
 from service.csr import VerifiedCsr
 from service.db.direct import DirectUnit
@@ -31,9 +32,9 @@ BACKDATE = timedelta(minutes=1)  # tolerate relying parties whose clocks run a l
 
 @dataclass(frozen=True)
 class Issuer:
-    """The CA with the lint gate in front of it."""
+    """The issuing CAs (the one whose turn it is signs) with the lint gate in front of them."""
 
-    ca: CertificateAuthority
+    roster: CaRoster
     linter: Linter | None
 
     def sign(
@@ -54,7 +55,9 @@ class Issuer:
         Raises:
             LintFailed: a blocking lint finding remains.
             CaError: the CA cannot sign.
+            ServiceUnavailable: the database (asked whether a rollover happened) is unreachable.
         """
+        ca = self.roster.current(now)
         not_before = now - BACKDATE
         order = IssueOrder(
             public_key=csr.public_key,
@@ -73,7 +76,7 @@ class Issuer:
         san_ips = [parse_ip(str(n.value)) for n in leaf_names(order)[1] if isinstance(n, x509.IPAddress)]
         amend = ip_lint_amendment([ip for ip in san_ips if ip is not None], policy.address_rule)
         try:
-            return self.ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips), amend=amend)
+            return ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips), amend=amend)
         except LintFailed as failure:
             raise _classify(failure) from None
 
@@ -194,6 +197,7 @@ def insert_certificate(
         "not_before": cert.not_valid_before_utc,
         "not_after": cert.not_valid_after_utc,
         "issued_at": now,
+        "issuer_ca": issued.issuer_generation,
     }
     inserted = unit.insert(_INSERT_CERTIFICATE, values)
     assert inserted is not None
@@ -212,6 +216,7 @@ def insert_certificate(
             "requester": request.requester,
             "not_after": cert.not_valid_after_utc.isoformat(),
             "waived_lint": [f.code for f in issued.waived_lint],
+            **({"issuing_ca": issued.issuer_generation} if issued.issuer_generation != 1 else {}),
             **cause,
         },
         at=now,

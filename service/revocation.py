@@ -1,6 +1,7 @@
 """Revocation status published: CRLs shared by every worker through the database, OCSP answers.
 
-The issuing CA's CRL is rebuilt inside the transaction that revokes (so it never lags the
+Every issuing CA generation (`certgate ca rollover`) has its own CRL and delegated OCSP
+responder, and answers for the certificates it signed until the last of them expires. An issuing CA's CRL is rebuilt inside the transaction that revokes (so it never lags the
 database) and when it nears nextUpdate; workers cache the DER by CRL number. OCSP answers for
 an unchanged status are reused until half their validity has passed; nonce requests are signed fresh.
 """
@@ -16,11 +17,12 @@ from cryptography import x509
 from sqlmodel import Session, col, select
 
 from policies.config import Policy
-from service.ca.authority import CertificateAuthority
 from service.ca.crl import RevocationReason, RevokedEntry, build_crl, crl_is_due
 from service.ca.keystore import SigningKey, load_certificate, load_private_key, write_certificate, write_private_key
-from service.ca.ocsp import CertStatusAnswer, MalformedOcspRequest, malformed_response, parse_ocsp_request
+from service.ca.ocsp import (CertId, CertStatusAnswer, MalformedOcspRequest, is_for_issuer, malformed_response, parse_ocsp_request,
+                             unauthorized_response)
 from service.ca.ocsp_responder import OcspResponseCache, create_ocsp_responder, responder_needs_rotation
+from service.ca_roster import CaRoster
 from service.db.models import Certificate, CrlState
 from service.db.session import Database
 
@@ -29,29 +31,40 @@ ROOT_CRL_DAYS, ROOT_CRL_REFRESH_DAYS = 180, 30
 ROTATE_RESPONDER_BEFORE = timedelta(days=7)
 
 
+def crl_issuer_key(generation: int) -> str:
+    """The `crl_state` row of an issuing CA generation (generation 1 keeps the original `issuing`)."""
+    return ISSUING if generation == 1 else f"{ISSUING}-{generation}"
+
+
 class Revocation:
     """CRLs and OCSP for one process."""
 
-    def __init__(self, db: Database, ca: CertificateAuthority, policy: Policy, data_dir: Path, passphrase: bytes | None) -> None:
-        self._db, self._ca, self._policy = db, ca, policy
+    def __init__(self, db: Database, roster: CaRoster, policy: Policy, data_dir: Path, passphrase: bytes | None) -> None:
+        self._db, self._roster, self._policy = db, roster, policy
         self._passphrase = passphrase
         self._ocsp_dir = data_dir / "ocsp"
         self._lock = threading.Lock()
         self._crl_cache: dict[str, tuple[int, datetime, bytes]] = {}
         self._ocsp_validity = timedelta(hours=policy.ocsp_validity_hours)
         self._ocsp_cache = OcspResponseCache(max_age=self._ocsp_validity / 2)
-        self._responder: tuple[x509.Certificate, SigningKey] | None = None
+        self._responders: dict[int, tuple[x509.Certificate, SigningKey]] = {}
 
     # --- CRL ----------------------------------------------------------------------------------
 
-    def regenerate(self, session: Session, now: datetime) -> CrlState:
-        """Rebuild the issuing CA's CRL with every revoked, unexpired certificate (in `session`)."""
+    def regenerate(self, session: Session, now: datetime, generation: int = 1) -> CrlState:
+        """Rebuild an issuing CA's CRL with every revoked, unexpired certificate it signed (in `session`).
+
+        Raises:
+            NotFound: no such issuing CA generation.
+        """
+        ca = self._roster.get(generation)
         rows = session.exec(select(Certificate.serial_number, Certificate.revoked_at, Certificate.revocation_reason)
-                            .where(col(Certificate.revoked_at).is_not(None), Certificate.not_after > now)).all()
+                            .where(col(Certificate.revoked_at).is_not(None), Certificate.not_after > now,
+                                   Certificate.issuer_ca == generation)).all()
         entries = [RevokedEntry(int(s, 16), at, RevocationReason(r or "unspecified")) for s, at, r in rows if at is not None]
         next_update = now + timedelta(hours=self._policy.crl_next_update_hours)
-        return self._store(session, ISSUING, now, next_update,
-                           lambda number: build_crl(self._ca.issuing_cert, self._ca.issuing_key, entries,
+        return self._store(session, crl_issuer_key(generation), now, next_update,
+                           lambda number: build_crl(ca.issuing_cert, ca.issuing_key, entries,
                                                     crl_number=number, this_update=now, next_update=next_update))
 
     def _store(self, session: Session, issuer: str, now: datetime, next_update: datetime, build) -> CrlState:  # type: ignore[no-untyped-def]
@@ -66,17 +79,24 @@ class Revocation:
         session.flush()
         return state
 
-    def crl(self, now: datetime) -> bytes:
-        """The issuing CA's current CRL (DER), rebuilt first when it is due."""
-        return self._current(ISSUING, now, timedelta(hours=self._policy.crl_refresh_before_hours), self.regenerate)
+    def crl(self, now: datetime, generation: int = 1) -> bytes:
+        """An issuing CA's current CRL (DER), rebuilt first when it is due.
+
+        Raises:
+            NotFound: no such issuing CA generation.
+        """
+        self._roster.get(generation)
+        return self._current(crl_issuer_key(generation), now, timedelta(hours=self._policy.crl_refresh_before_hours),
+                             lambda session, at: self.regenerate(session, at, generation))
 
     def root_crl(self, now: datetime) -> bytes:
         """The root's CRL (it lists no issuing CA: none was ever revoked), signed with the root key."""
         def rebuild(session: Session, at: datetime) -> CrlState:
-            root_key = self._ca.load_root_key()
+            ca = self._roster.get(1)
+            root_key = ca.load_root_key()
             next_update = at + timedelta(days=ROOT_CRL_DAYS)
             return self._store(session, ROOT, at, next_update,
-                               lambda number: build_crl(self._ca.root_cert, root_key, [], crl_number=number,
+                               lambda number: build_crl(ca.root_cert, root_key, [], crl_number=number,
                                                         this_update=at, next_update=next_update))
         return self._current(ROOT, now, timedelta(days=ROOT_CRL_REFRESH_DAYS), rebuild)
 
@@ -103,33 +123,59 @@ class Revocation:
 
     # --- OCSP ---------------------------------------------------------------------------------
 
-    def responder(self, now: datetime) -> tuple[x509.Certificate, SigningKey]:
-        """The delegated responder, loaded from the data dir, created or rotated when needed."""
+    def responder(self, now: datetime, generation: int = 1) -> tuple[x509.Certificate, SigningKey]:
+        """An issuing CA's delegated responder, loaded from the data dir, created or rotated when needed.
+
+        Raises:
+            NotFound: no such issuing CA generation.
+        """
+        ca = self._roster.get(generation)
+        stem = "responder" if generation == 1 else f"responder-{generation}"
         with self._lock:
-            if self._responder is None or responder_needs_rotation(self._responder[0], now, ROTATE_RESPONDER_BEFORE):
-                cert_path, key_path = self._ocsp_dir / "responder.pem", self._ocsp_dir / "responder.key.pem"
+            current = self._responders.get(generation)
+            if current is None or responder_needs_rotation(current[0], now, ROTATE_RESPONDER_BEFORE):
+                cert_path, key_path = self._ocsp_dir / f"{stem}.pem", self._ocsp_dir / f"{stem}.key.pem"
                 if cert_path.exists() and key_path.exists():
-                    self._responder = (load_certificate(cert_path), load_private_key(key_path, self._passphrase))
-                if self._responder is None or responder_needs_rotation(self._responder[0], now, ROTATE_RESPONDER_BEFORE):
-                    cert, key = create_ocsp_responder(self._ca.issuing_cert, self._ca.issuing_key, now)
+                    current = (load_certificate(cert_path), load_private_key(key_path, self._passphrase))
+                if current is None or responder_needs_rotation(current[0], now, ROTATE_RESPONDER_BEFORE):
+                    cert, key = create_ocsp_responder(ca.issuing_cert, ca.issuing_key, now)
                     write_private_key(key_path, key, self._passphrase)
                     write_certificate(cert_path, cert)
-                    self._responder = (cert, key)
-            return self._responder
+                    current = (cert, key)
+                self._responders[generation] = current
+            return current
 
     def ocsp(self, der: bytes, now: datetime) -> bytes:
-        """The DER OCSP response for a DER request (malformedRequest/unauthorized when it must be)."""
+        """The DER OCSP response for a DER request (malformedRequest/unauthorized when it must be).
+
+        The request's CertID names the issuing CA; each generation answers for its own certificates.
+        """
         try:
             query = parse_ocsp_request(der)
         except MalformedOcspRequest:
             return malformed_response()
-        cert, key = self.responder(now)
-        return self._ocsp_cache.respond(query, self._ca.issuing_cert, cert, key, self._status, now, self._ocsp_validity)
+        generation = self._generation_of(query.cert_ids[0])
+        if generation is None:
+            return unauthorized_response()
+        cert, key = self.responder(now, generation)
+        issuer = self._roster.get(generation).issuing_cert
+        return self._ocsp_cache.respond(query, issuer, cert, key, lambda serial: self._status(serial, generation), now,
+                                        self._ocsp_validity)
 
-    def _status(self, serial: int) -> CertStatusAnswer:
+    def _generation_of(self, cert_id: CertId) -> int | None:
+        for attempt in range(2):
+            if attempt:
+                self._roster.refresh()  # a CA this process has not heard of yet
+            for generation in self._roster.generations():
+                if is_for_issuer(cert_id, generation.ca.issuing_cert):
+                    return generation.id
+        return None
+
+    def _status(self, serial: int, generation: int) -> CertStatusAnswer:
         with self._db.read() as session:
             row = session.exec(select(Certificate.revoked_at, Certificate.revocation_reason)
-                               .where(Certificate.serial_number == format(serial, "x"))).first()
+                               .where(Certificate.serial_number == format(serial, "x"),
+                                      Certificate.issuer_ca == generation)).first()
         if row is None:
             return CertStatusAnswer.unknown()
         if row[0] is None:

@@ -32,7 +32,7 @@ class Inventory(MethodView):
         now = rt.clock()
         with rt.db.read() as session:
             rows, total = search_certificates(session, InventoryQuery(**query), now=now, page=page, per_page=per_page)
-        return {"items": [certificate_body(c, rt.ca.chain_pem, now) for c in rows], "page": page,
+        return {"items": [certificate_body(c, rt.roster.chain_pem(c.issuer_ca), now) for c in rows], "page": page,
                 "per_page": per_page, "total": total}
 
 
@@ -50,8 +50,8 @@ class CertificateBySerial(MethodView):
             cert = get_certificate(session, serial, current_principal())
         # JSON first: a client sending no Accept (or */*) gets JSON, as the contract says.
         if request.accept_mimetypes.best_match(["application/json", PEM_CHAIN]) == PEM_CHAIN:
-            return Response(cert.pem + rt.ca.chain_pem, mimetype=PEM_CHAIN)
-        return certificate_body(cert, rt.ca.chain_pem, rt.clock())
+            return Response(cert.pem + rt.roster.chain_pem(cert.issuer_ca), mimetype=PEM_CHAIN)
+        return certificate_body(cert, rt.roster.chain_pem(cert.issuer_ca), rt.clock())
 
 
 @blp.route("/<string:serial>/revoke")
@@ -64,4 +64,4 @@ class Revoke(MethodView):
         """Revoke (admin: any certificate; requester: their own, keyCompromise or superseded)."""
         rt = runtime()
         cert = revoke_certificate(rt.db, rt.revocation, serial, body["reason"], current_principal(), rt.clock())
-        return certificate_body(cert, rt.ca.chain_pem, rt.clock())
+        return certificate_body(cert, rt.roster.chain_pem(cert.issuer_ca), rt.clock())

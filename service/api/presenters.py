@@ -18,6 +18,7 @@ def certificate_body(cert: Certificate, chain_pem: str, now: datetime) -> dict[s
         "serial_number": cert.serial_number,
         "pem": cert.pem,
         "chain_pem": chain_pem,
+        "issuing_ca": cert.issuer_ca,
         "not_before": cert.not_before,
         "not_after": cert.not_after,
         "sha256_fingerprint": cert.sha256_fingerprint,

@@ -38,7 +38,7 @@ def present(record: RequestRecord) -> dict[str, Any]:
             approvals = approvals_of(session, record.review.id)
     return request_body(
         record,
-        chain_pem=rt.ca.chain_pem,
+        chain_pem=rt.roster.chain_pem(record.certificate.issuer_ca) if record.certificate is not None else "",
         now=rt.clock(),
         approvals=approvals,
         approvals_required=rt.judge.policy.reviews.approvals_required,

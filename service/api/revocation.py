@@ -1,4 +1,4 @@
-"""Anonymous revocation endpoints: `/crl`, `/crl/root`, `POST /ocsp`, `GET /ocsp/{base64}`."""
+"""Anonymous revocation endpoints: `/crl` (generation 1), `/crl/N`, `/crl/root`, `POST /ocsp`, `GET /ocsp/{base64}`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,13 @@ def crl() -> Response:
     """The issuing CA's CRL, DER."""
     rt = runtime()
     return _der_response(rt.revocation.crl(rt.clock()), "application/pkix-crl", 300)
+
+
+@blp.get("/crl/<int:generation>")
+def generation_crl(generation: int) -> Response:
+    """Issuing CA generation N's CRL, DER (the CRL distribution point of the leaves it signed)."""
+    rt = runtime()
+    return _der_response(rt.revocation.crl(rt.clock(), generation), "application/pkix-crl", 300)
 
 
 @blp.get("/crl/root")

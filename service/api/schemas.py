@@ -34,6 +34,7 @@ class CertificateBodySchema(Schema):
     serial_number = fields.String(metadata={"description": "lowercase hex, no colons"})
     pem = fields.String()
     chain_pem = fields.String(metadata={"description": "issuing CA then root"})
+    issuing_ca = fields.Integer(metadata={"description": "the issuing CA generation that signed it (`certgate ca status`)"})
     not_before = fields.DateTime()
     not_after = fields.DateTime()
     sha256_fingerprint = fields.String()
@@ -211,6 +212,8 @@ class InventoryQuerySchema(PageQuerySchema):
     expiring_within_days = fields.Integer(validate=validate.Range(min=0, max=3650))
     domain = fields.String(validate=validate.Length(max=253), metadata={"description": "certificates naming this domain or a name under it"})
     owner = fields.String(validate=validate.Length(max=200), metadata={"description": "certificates naming a name under a domain this owner owns"})
+    issuing_ca = fields.Integer(validate=validate.Range(min=1, max=32767),
+                                metadata={"description": "only certificates this issuing CA generation signed"})
 
 
 class InventoryItemSchema(CertificateBodySchema):

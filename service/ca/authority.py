@@ -34,9 +34,17 @@ CA_COUNTRY = "US"
 
 @dataclass(frozen=True)
 class CaPaths:
-    """Where the CA's files live under `<data dir>/ca`."""
+    """Where the CA's files live under `<data dir>/ca`; `generation` picks the issuing CA's files.
+
+    Generation 1 is `issuing.pem`; a rollover's generation N is `issuing-N.pem` beside it.
+    """
 
     root: Path
+    generation: int = 1
+
+    @property
+    def _issuing_stem(self) -> str:
+        return "issuing" if self.generation == 1 else f"issuing-{self.generation}"
 
     @property
     def root_key(self) -> Path:
@@ -48,11 +56,11 @@ class CaPaths:
 
     @property
     def issuing_key(self) -> Path:
-        return self.root / "issuing.key.pem"
+        return self.root / f"{self._issuing_stem}.key.pem"
 
     @property
     def issuing_cert(self) -> Path:
-        return self.root / "issuing.pem"
+        return self.root / f"{self._issuing_stem}.pem"
 
     def any_exists(self) -> bool:
         return any(p.exists() for p in (self.root_key, self.root_cert, self.issuing_key, self.issuing_cert))
@@ -69,6 +77,7 @@ class IssuedCertificate:
     sha256_fingerprint: str
     waived_lint: tuple[LintFinding, ...] = field(default=())
     dns_names: tuple[str, ...] = ()  # the subjectAltName's dNSName entries, as the builder wrote them
+    issuer_generation: int = 1  # which issuing CA signed it (`certgate ca rollover`)
 
 
 def new_serial() -> int:
@@ -114,19 +123,20 @@ class CertificateAuthority:
         self.issuing_cert = issuing_cert
         self._key = issuing_key
         self._passphrase = passphrase
-        self.urls = Urls(base_url.rstrip("/"))
+        self.generation = paths.generation
+        self.urls = Urls(base_url.rstrip("/"), paths.generation)
         self._throwaway = trial_key(issuing_key)
         self.chain_pem = (issuing_cert.public_bytes(serialization.Encoding.PEM)
                           + root_cert.public_bytes(serialization.Encoding.PEM)).decode()
 
     @classmethod
-    def load(cls, ca_dir: Path, passphrase: bytes | None, base_url: str) -> CertificateAuthority:
-        """Load the CA that `init_ca` created.
+    def load(cls, ca_dir: Path, passphrase: bytes | None, base_url: str, generation: int = 1) -> CertificateAuthority:
+        """Load the CA that `init_ca` created (or the issuing CA of a later `generation`).
 
         Raises:
             CaError: files missing, unreadable, or the passphrase is wrong.
         """
-        paths = CaPaths(ca_dir)
+        paths = CaPaths(ca_dir, generation)
         if not paths.issuing_key.exists():
             raise CaError(f"no CA under {ca_dir}: run 'certgate init'")
         issuing_key = load_private_key(paths.issuing_key, passphrase)
@@ -171,7 +181,8 @@ class CertificateAuthority:
         der = cert.public_bytes(serialization.Encoding.DER)
         dns_names = tuple(entry.value for entry in names[1] if isinstance(entry, x509.DNSName))
         return IssuedCertificate(cert, der, cert.public_bytes(serialization.Encoding.PEM).decode(),
-                                 format(cert.serial_number, "x"), hashlib.sha256(der).hexdigest(), tuple(waived), dns_names)
+                                 format(cert.serial_number, "x"), hashlib.sha256(der).hexdigest(), tuple(waived), dns_names,
+                                 self.generation)
 
     def can_sign(self) -> bool:
         """A health probe: the issuing key signs and its signature verifies."""

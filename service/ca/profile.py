@@ -20,13 +20,18 @@ ORGANIZATION_VALIDATED = ObjectIdentifier("2.23.140.1.2.2")
 
 @dataclass(frozen=True)
 class Urls:
-    """Where relying parties find the CRLs, the OCSP responder and the CA certificates."""
+    """Where relying parties find the CRLs, the OCSP responder and the CA certificates.
+
+    `generation` is the issuing CA's (`certgate ca rollover`): generation 1 keeps the URLs its
+    certificates have always carried (`/crl`, `/ca/issuing.cer`), later ones get their own.
+    """
 
     base: str
+    generation: int = 1
 
     @property
     def crl(self) -> str:
-        return f"{self.base}/crl"
+        return f"{self.base}/crl" if self.generation == 1 else f"{self.base}/crl/{self.generation}"
 
     @property
     def root_crl(self) -> str:
@@ -38,7 +43,7 @@ class Urls:
 
     @property
     def issuing_cert(self) -> str:
-        return f"{self.base}/ca/issuing.cer"
+        return f"{self.base}/ca/issuing.cer" if self.generation == 1 else f"{self.base}/ca/issuing/{self.generation}.cer"
 
     @property
     def root_cert(self) -> str:

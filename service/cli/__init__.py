@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from service.cli.audit import audit, certs
+from service.cli.backup import backup, restore
+from service.cli.ca import ca
 from service.cli.client import submit
 from service.cli.domains import domains
 from service.cli.operations import crl, exceptions
@@ -18,5 +20,5 @@ def main() -> None:
     """certgate: TLS certificates under a strict, auditable policy."""
 
 
-for command in (init, serve, token, ranges, domains, audit, certs, crl, exceptions, submit):
+for command in (init, serve, token, ranges, domains, audit, certs, crl, exceptions, submit, ca, backup, restore):
     main.add_command(command)

@@ -14,11 +14,13 @@ from service.usecases.review import expire_due
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="file for the DER CRL")
 @click.option("--root", is_flag=True, help="the root CA's CRL instead of the issuing CA's")
-def crl(out: Path, root: bool) -> None:
+@click.option("--ca", "generation", type=click.IntRange(1), default=1, show_default=True,
+              help="which issuing CA's CRL (`certgate ca status` lists them)")
+def crl(out: Path, root: bool, generation: int) -> None:
     """Write the current CRL (DER), rebuilding it first when it is due."""
     setup_logging()
     rt = Runtime.open(settings())
-    der = rt.revocation.root_crl(now()) if root else rt.revocation.crl(now())
+    der = rt.revocation.root_crl(now()) if root else rt.revocation.crl(now(), generation)
     out.write_bytes(der)
     click.echo(f"wrote {len(der)} bytes to {out}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
@@ -13,6 +13,10 @@ from flask import Flask
 from service.process.bootstrap import initialize, is_initialized
 from service.ca.keystore import CaKeyType
 from service.cli.context import now, settings, setup_logging
+
+if TYPE_CHECKING:
+    from service.ca.authority import CertificateAuthority
+    from service.process.runtime import Runtime
 
 
 @click.command()
@@ -78,7 +82,17 @@ def _tls(app: Flask, data_dir: Path, host: str, extra_names: tuple[str, ...]) ->
     names = ServerNames.for_host(host, extra_names)
     if ensure_server_certificate(runtime.ca, paths, names, now()):
         click.echo(f"TLS: issued a server certificate for {', '.join(names.dns + names.ips)}", err=True)
-    return tls_options(paths, TlsContextSource(runtime.ca, paths, names, runtime.clock))
+    return tls_options(paths, TlsContextSource(lambda: _signer(runtime), paths, names, runtime.clock))
+
+
+def _signer(runtime: Runtime) -> CertificateAuthority:
+    """The CA that signs now; with the database unreachable, the one this process last knew of."""
+    from service.errors import ServiceUnavailable
+
+    try:
+        return runtime.ca
+    except ServiceUnavailable:
+        return runtime.roster.signer(runtime.clock())
 
 
 def prepare_metrics_dir(data_dir: Path) -> Path:

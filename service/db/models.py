@@ -81,6 +81,8 @@ class Certificate(SQLModel, table=True):
     issued_at: datetime = _ts(nullable=False)
     revoked_at: datetime | None = _ts(nullable=True)
     revocation_reason: str | None = Field(default=None, max_length=40)
+    # Which issuing CA generation signed it (`ca_generations.id`; 1 is the CA `certgate init` made).
+    issuer_ca: int = Field(default=1, sa_column=Column(SmallInteger, nullable=False, server_default="1"))
 
     def status_at(self, now: datetime) -> str:
         """valid, expired or revoked (a revoked certificate stays revoked after it expires)."""
@@ -272,6 +274,22 @@ class CrlState(SQLModel, table=True):
     this_update: datetime = _ts(nullable=False)
     next_update: datetime = _ts(nullable=False)
     der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CaGeneration(SQLModel, table=True):
+    """An issuing CA made by `certgate ca rollover`, and when it becomes the signer.
+
+    Generation 1 (the CA `certgate init` made) has no row: it signs from the beginning. Rows
+    only grow; the highest id is the head that running servers compare against their own.
+    """
+
+    __tablename__ = "ca_generations"
+    id: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    subject: str = Field(max_length=400)
+    certificate_sha256: str = Field(max_length=64)
+    active_from: datetime = _ts(nullable=False)
+    created_at: datetime = _ts(nullable=False)
+    created_by: str = Field(max_length=200)
 
 
 # The hot path builds answer rows with `model_construct`, which skips the first-use hook that

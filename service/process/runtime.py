@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from service.audit.ledger import AuditLedger
 from service.process.bootstrap import audit_key_path
 from service.ca.authority import CertificateAuthority
+from service.ca_roster import CaRoster
 from service.ca.keystore import load_private_key
 from service.ca.lint import Linter
 from service.change_heads import ChangeHeads
@@ -73,21 +74,31 @@ class Runtime:
         domains = DomainRegistry(db)
         suffixes = suffixes_for(loaded.path, loaded.policy.names.public_suffix_file)
         caa = CaaResolver(parse_resolvers(settings.caa_resolvers))
-        ca = CertificateAuthority.load(settings.data_dir / "ca", settings.ca_passphrase, settings.base_url)
+        roster = CaRoster.load(db, settings.data_dir / "ca", settings.ca_passphrase, settings.base_url)
         linter = shared_linter() if loaded.policy.lint_enabled else None
         log_key = load_private_key(audit_key_path(settings.data_dir), settings.ca_passphrase)
         if not isinstance(log_key, ec.EllipticCurvePrivateKey):
             raise CaError("the audit-log key must be an ECDSA P-256 key")
-        revocation = Revocation(db, ca, loaded.policy, settings.data_dir, settings.ca_passphrase)
-        revocation.responder(clock())
+        revocation = Revocation(db, roster, loaded.policy, settings.data_dir, settings.ca_passphrase)
+        for generation in roster.generations():
+            revocation.responder(clock(), generation.id)
         judge = Judge(loaded, ranges, domains, suffixes, caa, ChangeHeads([ranges, domains]))
-        return cls(settings, db, loaded, ranges, domains, judge, Issuer(ca, linter), AuditLedger(db, log_key),
+        return cls(settings, db, loaded, ranges, domains, judge, Issuer(roster, linter), AuditLedger(db, log_key),
                    revocation, clock)
 
     @property
+    def roster(self) -> CaRoster:
+        """Every issuing CA generation."""
+        return self.issuer.roster
+
+    @property
     def ca(self) -> CertificateAuthority:
-        """The local CA."""
-        return self.issuer.ca
+        """The issuing CA that signs now (after a rollover, the new one).
+
+        Raises:
+            CaError, ServiceUnavailable: as `CaRoster.current`.
+        """
+        return self.issuer.roster.current(self.clock())
 
     def warm_up(self) -> None:
         """Build the owned-range index now, in gunicorn's master before it forks.

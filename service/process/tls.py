@@ -161,9 +161,9 @@ class TlsContextSource:
     key parse per handshake; the cache costs one `stat`.
     """
 
-    def __init__(self, ca: CertificateAuthority, paths: TlsPaths, names: ServerNames,
+    def __init__(self, ca: CertificateAuthority | Callable[[], CertificateAuthority], paths: TlsPaths, names: ServerNames,
                  clock: Callable[[], datetime], *, recheck_seconds: float = RECHECK_SECONDS) -> None:
-        self._ca = ca
+        self._ca = ca  # or where to ask for the CA that signs now (after a rollover, the new one)
         self._paths = paths
         self._names = names
         self._clock = clock
@@ -181,7 +181,8 @@ class TlsContextSource:
         if time.monotonic() - self._checked_at >= self._recheck_seconds:
             self._checked_at = time.monotonic()
             try:
-                ensure_server_certificate(self._ca, self._paths, self._names, self._clock())
+                ca = self._ca if isinstance(self._ca, CertificateAuthority) else self._ca()
+                ensure_server_certificate(ca, self._paths, self._names, self._clock())
             except CaError:
                 if self._context is None:
                     raise  # else keep serving with the current certificate until it can be renewed

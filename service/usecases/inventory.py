@@ -36,6 +36,7 @@ class InventoryQuery:
     expiring_within_days: int | None = None
     domain: str | None = None
     owner: str | None = None
+    issuing_ca: int | None = None  # the issuing CA generation (`certgate ca status`)
 
 
 def _under(domain: str) -> Any:
@@ -93,6 +94,8 @@ def _conditions(q: InventoryQuery, now: datetime, session: Session) -> list[Any]
         conds.append(Certificate.issued_at >= q.issued_after)
     if q.issued_before:
         conds.append(Certificate.issued_at < q.issued_before)
+    if q.issuing_ca is not None:
+        conds.append(Certificate.issuer_ca == q.issuing_ca)
     if q.expiring_within_days is not None:
         conds += [col(Certificate.revoked_at).is_(None), Certificate.not_after > now,
                   Certificate.not_after <= now + timedelta(days=q.expiring_within_days)]

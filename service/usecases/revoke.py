@@ -24,7 +24,7 @@ REQUESTER_REASONS = ("keyCompromise", "superseded")
 class CrlPublisher(Protocol):
     """What revocation needs of the CRL machinery: rebuild the CRL inside a transaction."""
 
-    def regenerate(self, session: Session, now: datetime) -> object: ...
+    def regenerate(self, session: Session, now: datetime, generation: int = 1) -> object: ...
 
 
 def _block_key(session: Session, cert: Certificate, now: datetime) -> None:
@@ -68,5 +68,5 @@ def revoke_certificate(db: Database, crls: CrlPublisher, serial: str, reason: st
                      data={"serial_number": serial, "reason": reason, "request_id": cert.request_id}, at=now)
         if reason == "keyCompromise":
             _block_key(session, cert, now)
-        crls.regenerate(session, now)
+        crls.regenerate(session, now, cert.issuer_ca)
         return cert

@@ -32,7 +32,7 @@ def _count(runtime: Runtime, model: Any) -> int:
 def test_two_concurrent_batches_with_one_key_issue_once(runtime: Runtime, owned_domains: tuple[str, ...], round_: int) -> None:
     items = [Submission(csr=csr_pem(cn=f"race{round_}-{i}.example.com")) for i in range(3)]
     key = IdempotencyKey.of(ALICE.name, BATCH_SCOPE, f"race-{round_}", {"items": [s.fingerprint() for s in items]})
-    issuer = RendezvousIssuer(runtime.issuer.ca, runtime.issuer.linter)  # both racers sign before either writes
+    issuer = RendezvousIssuer(runtime.issuer.roster, runtime.issuer.linter)  # both racers sign before either writes
     events_before = _count(runtime, AuditEvent)
 
     def run() -> Any:

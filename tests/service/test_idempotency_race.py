@@ -55,7 +55,7 @@ def test_two_concurrent_submissions_with_one_key_create_one_request(runtime: Run
     with runtime.db.write() as session:
         add_range(session, cidr="5.6.7.0/24", owner="netops", actor="admin", now=now)
     for round_ in range(ROUNDS):
-        issuer = RendezvousIssuer(runtime.issuer.ca, runtime.issuer.linter)
+        issuer = RendezvousIssuer(runtime.issuer.roster, runtime.issuer.linter)
         submission = Submission(csr=csr_pem(ips=[f"5.6.7.{round_ + 1}"]))
         before = {m: _count(runtime, m) for m in (CertificateRequest, Certificate, AuditEvent)}
         records = _race(lambda: submit_request(runtime.db, runtime.judge, issuer, submission, ALICE, now,
@@ -77,7 +77,7 @@ def test_two_concurrent_approvals_with_one_key_approve_once(runtime: Runtime) ->
                                  Submission(csr=csr_pem(ips=[f"10.0.0.{round_ + 1}"])), ALICE, now)
         assert pending.review is not None
         review_id = pending.review.id
-        issuer = RendezvousIssuer(runtime.issuer.ca, runtime.issuer.linter)
+        issuer = RendezvousIssuer(runtime.issuer.roster, runtime.issuer.linter)
         records = _race(lambda: approve(runtime.db, runtime.judge, issuer, review_id, CAROL, Verdict("lab"), now,
                                         idempotency_key=f"approve-{round_}"))
         assert records[0].certificate is not None and records[1].certificate is not None
