@@ -18,9 +18,12 @@ from sqlmodel import Session, col, select
 from policies.config import Policy
 from service.ca.authority import CertificateAuthority
 from service.ca.crl import RevocationReason, RevokedEntry, build_crl, crl_is_due
+from service.ca.hsm import open_token
 from service.ca.keystore import SigningKey, load_certificate, load_private_key, write_certificate, write_private_key
 from service.ca.ocsp import CertStatusAnswer, MalformedOcspRequest, malformed_response, parse_ocsp_request
 from service.ca.ocsp_responder import OcspResponseCache, create_ocsp_responder, responder_needs_rotation
+from service.ca.signer import CaKey
+from service.ca.token_key import TokenKey
 from service.db.models import Certificate, CrlState
 from service.db.session import Database
 
@@ -40,7 +43,7 @@ class Revocation:
         self._crl_cache: dict[str, tuple[int, datetime, bytes]] = {}
         self._ocsp_validity = timedelta(hours=policy.ocsp_validity_hours)
         self._ocsp_cache = OcspResponseCache(max_age=self._ocsp_validity / 2)
-        self._responder: tuple[x509.Certificate, SigningKey] | None = None
+        self._responder: tuple[x509.Certificate, CaKey | SigningKey] | None = None
 
     # --- CRL ----------------------------------------------------------------------------------
 
@@ -103,19 +106,39 @@ class Revocation:
 
     # --- OCSP ---------------------------------------------------------------------------------
 
-    def responder(self, now: datetime) -> tuple[x509.Certificate, SigningKey]:
-        """The delegated responder, loaded from the data dir, created or rotated when needed."""
+    def responder(self, now: datetime) -> tuple[x509.Certificate, CaKey | SigningKey]:
+        """The delegated responder, loaded from the data dir, created or rotated when needed.
+
+        Its key is a file, or (CA keys in a token and CERTGATE_PKCS11_OCSP_LABEL set) a token
+        key that each rotation certifies again.
+
+        Raises:
+            TokenUnavailable: the responder key is in a token that is missing or locked.
+        """
         with self._lock:
             if self._responder is None or responder_needs_rotation(self._responder[0], now, ROTATE_RESPONDER_BEFORE):
                 cert_path, key_path = self._ocsp_dir / "responder.pem", self._ocsp_dir / "responder.key.pem"
-                if cert_path.exists() and key_path.exists():
-                    self._responder = (load_certificate(cert_path), load_private_key(key_path, self._passphrase))
+                token_key = self._token_responder_key()
+                if cert_path.exists() and (token_key is not None or key_path.exists()):
+                    cert = load_certificate(cert_path)
+                    if token_key is None:
+                        self._responder = (cert, load_private_key(key_path, self._passphrase))
+                    elif cert.public_key() == token_key.public_key():
+                        self._responder = (cert, token_key)
                 if self._responder is None or responder_needs_rotation(self._responder[0], now, ROTATE_RESPONDER_BEFORE):
-                    cert, key = create_ocsp_responder(self._ca.issuing_cert, self._ca.issuing_key, now)
-                    write_private_key(key_path, key, self._passphrase)
+                    cert, key = create_ocsp_responder(self._ca.issuing_cert, self._ca.issuing_key, now, key=token_key)
+                    if not isinstance(key, CaKey):
+                        write_private_key(key_path, key, self._passphrase)
                     write_certificate(cert_path, cert)
                     self._responder = (cert, key)
             return self._responder
+
+    def _token_responder_key(self) -> TokenKey | None:
+        token = self._ca.token
+        if token is None or token.ocsp_label is None or not isinstance(self._ca.issuing_key, TokenKey):
+            return None
+        session = open_token(token)
+        return TokenKey(session, token.ocsp_label, session.public_key(token.ocsp_label))
 
     def ocsp(self, der: bytes, now: datetime) -> bytes:
         """The DER OCSP response for a DER request (malformedRequest/unauthorized when it must be)."""
