@@ -281,12 +281,12 @@ def sign_answer(
         serial_number=cert_id.serial, algorithm=_HASHES[cert_id.hash_algorithm](),
         cert_status=_OCSP_STATUS[status.kind], this_update=now, next_update=now + validity,
         revocation_time=status.revoked_at, revocation_reason=reason,
-    ).responder_id(ocsp.OCSPResponderEncoding.HASH, responder_cert)
+    )
     if responder_cert != issuer_cert:  # delegated: the client needs the responder's certificate
         builder = builder.certificates([responder_cert])
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-    response = as_ca_key(responder_key).sign_ocsp(builder)
+    response = as_ca_key(responder_key).sign_ocsp(builder, responder_cert)
     return response.public_bytes(serialization.Encoding.DER)
 
 

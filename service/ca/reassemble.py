@@ -9,7 +9,7 @@ elements; `cryptography` parses the result again before anyone uses it.
 
 from __future__ import annotations
 
-_SEQUENCE, _BIT_STRING, _OCTET_STRING, _EXPLICIT_0 = 0x30, 0x03, 0x04, 0xA0
+_SEQUENCE, _BIT_STRING, _OCTET_STRING, _EXPLICIT_0, _BY_KEY = 0x30, 0x03, 0x04, 0xA0, 0xA2
 
 
 class DerLayoutError(ValueError):
@@ -133,3 +133,24 @@ def ocsp_with_signature(response_der: bytes, signature: bytes) -> bytes:
     basic = with_signature(response_der[octets_start:octets_end], signature)
     response_bytes = _encode(_SEQUENCE, response_type + _encode(_OCTET_STRING, basic))
     return _encode(_SEQUENCE, status + _encode(_EXPLICIT_0, response_bytes))
+
+
+def ocsp_with_responder_key_hash(response_der: bytes, key_hash: bytes) -> bytes:
+    """A successful OCSPResponse whose ResponderID byKey (RFC 6960 §4.2.1) is `key_hash` instead.
+
+    The draft names a throwaway responder (`cryptography` insists that the responder certificate
+    matches the signing key); the SHA-1 key hashes have the same length, so nothing moves.
+
+    Raises:
+        DerLayoutError: not a successful OCSPResponse naming its responder by key hash.
+    """
+    octets_start, _ = _basic_ocsp_span(response_der)
+    _, tbs_start, tbs_end = _element(response_der, _element(response_der, octets_start)[1])
+    for tag, start, _end in _children(response_der, tbs_start, tbs_end):
+        if tag == _BY_KEY:
+            _, inner_start, _ = _element(response_der, start)
+            octet_tag, hash_start, hash_end = _element(response_der, inner_start)
+            if octet_tag != _OCTET_STRING or hash_end - hash_start != len(key_hash):
+                raise DerLayoutError("the responder key hash is not a SHA-1 OCTET STRING")
+            return response_der[:hash_start] + key_hash + response_der[hash_end:]
+    raise DerLayoutError("the OCSP response does not name its responder by key hash")

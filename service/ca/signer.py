@@ -53,8 +53,8 @@ class CaKey(ABC):
         """Sign a CRL (raises as `sign_certificate`)."""
 
     @abstractmethod
-    def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder) -> ocsp.OCSPResponse:
-        """Sign an OCSP answer (raises as `sign_certificate`)."""
+    def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder, responder_cert: x509.Certificate) -> ocsp.OCSPResponse:
+        """Sign an OCSP answer as `responder_cert` (named by key hash; raises as `sign_certificate`)."""
 
     @abstractmethod
     def sign_bytes(self, data: bytes) -> bytes:
@@ -101,8 +101,8 @@ class FileKey(CaKey):
     def sign_crl(self, builder: x509.CertificateRevocationListBuilder) -> x509.CertificateRevocationList:
         return builder.sign(self.private_key, self._hash)
 
-    def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder) -> ocsp.OCSPResponse:
-        return builder.sign(self.private_key, self._hash)
+    def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder, responder_cert: x509.Certificate) -> ocsp.OCSPResponse:
+        return builder.responder_id(ocsp.OCSPResponderEncoding.HASH, responder_cert).sign(self.private_key, self._hash)
 
     def sign_bytes(self, data: bytes) -> bytes:
         if isinstance(self.private_key, ec.EllipticCurvePrivateKey):

@@ -9,13 +9,17 @@ transaction never records a certificate the token did not sign.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
 
 from service.ca.hsm import Token
-from service.ca.reassemble import DerLayoutError, basic_ocsp_of, ocsp_with_signature, tbs_of, with_signature
+from service.ca.reassemble import (DerLayoutError, basic_ocsp_of, ocsp_with_responder_key_hash, ocsp_with_signature,
+                                   tbs_of, with_signature)
 from service.ca.signer import CaKey, CaPublicKey, public_signature_hash, trial_key, verify_signature
 from service.errors import CaError, TokenUnavailable
 
@@ -29,6 +33,7 @@ class TokenKey(CaKey):
         self._public = public_key
         self._hash = public_signature_hash(public_key)
         self._trial = trial_key(public_key)
+        self._trial_cert: x509.Certificate | None = None
 
     @classmethod
     def bind(cls, token: Token, label: str, expected: CaPublicKey) -> TokenKey:
@@ -69,15 +74,28 @@ class TokenKey(CaKey):
         self._check(crl.signature, crl.tbs_certlist_bytes)
         return crl
 
-    def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder) -> ocsp.OCSPResponse:
-        draft = builder.sign(self._trial, self._hash).public_bytes(serialization.Encoding.DER)
+    def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder, responder_cert: x509.Certificate) -> ocsp.OCSPResponse:
+        draft = (builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self._trial_responder())
+                 .sign(self._trial, self._hash).public_bytes(serialization.Encoding.DER))
+        key_hash = x509.SubjectKeyIdentifier.from_public_key(responder_cert.public_key()).digest  # type: ignore[arg-type]
         try:
+            draft = ocsp_with_responder_key_hash(draft, key_hash)
             signature = self.sign_bytes(tbs_of(basic_ocsp_of(draft)))
             response = ocsp.load_der_ocsp_response(ocsp_with_signature(draft, signature))
         except DerLayoutError as exc:
             raise CaError(f"cannot reassemble the OCSP response: {exc}") from None
         self._check(response.signature, response.tbs_response_bytes)
         return response
+
+    def _trial_responder(self) -> x509.Certificate:
+        """A certificate for the trial key: `cryptography` wants the responder's to match the key."""
+        if self._trial_cert is None:
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certgate trial responder")])
+            start = datetime(2000, 1, 1, tzinfo=UTC)
+            self._trial_cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                                .public_key(self._trial.public_key()).serial_number(1).not_valid_before(start)
+                                .not_valid_after(start + timedelta(days=1)).sign(self._trial, self._hash))
+        return self._trial_cert
 
     def _resign(self, draft: bytes) -> bytes:
         try:
