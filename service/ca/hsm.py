@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
-from pkcs11.util.ec import encode_ec_public_key, encode_ecdsa_signature, encode_named_curve_parameters
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
 
 from service.ca.keystore import CaKeyType, SignatureHash
@@ -227,7 +228,9 @@ class Token:
             started = time.perf_counter()
             with self._call_lock:
                 if isinstance(public_key, ec.EllipticCurvePublicKey):
-                    signature = encode_ecdsa_signature(key.sign(hashed, mechanism=Mechanism.ECDSA))
+                    raw = key.sign(hashed, mechanism=Mechanism.ECDSA)  # r || s, PKCS#11 §2.3.1
+                    half = len(raw) // 2
+                    signature = encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
                 else:
                     signature = key.sign(_DIGEST_INFO[digest.name] + hashed, mechanism=Mechanism.RSA_PKCS)
             self.timings.sign_seconds += time.perf_counter() - started

@@ -77,7 +77,7 @@ class TokenKey(CaKey):
     def sign_ocsp(self, builder: ocsp.OCSPResponseBuilder, responder_cert: x509.Certificate) -> ocsp.OCSPResponse:
         draft = (builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self._trial_responder())
                  .sign(self._trial, self._hash).public_bytes(serialization.Encoding.DER))
-        key_hash = x509.SubjectKeyIdentifier.from_public_key(responder_cert.public_key()).digest  # type: ignore[arg-type]
+        key_hash = x509.SubjectKeyIdentifier.from_public_key(responder_cert.public_key()).digest
         try:
             draft = ocsp_with_responder_key_hash(draft, key_hash)
             signature = self.sign_bytes(tbs_of(basic_ocsp_of(draft)))
