@@ -1,9 +1,8 @@
 """CA keys in a PKCS#11 token (python-pkcs11): one login and a session pool per process, signing.
 
-Why python-pkcs11 and not PyKCS11: a typed, Pythonic API (sessions, keys and templates as
-objects, `py.typed`), every PKCS#11 call made with the GIL released, `lib.reinitialize()` for a
-forked child, and helpers for the EC point and ECDSA signature encodings; PyKCS11 is a thin SWIG
-layer over the C API that would need all of that written here.
+Why python-pkcs11 and not PyKCS11: a typed, Pythonic API (sessions, keys, templates as objects),
+every PKCS#11 call made with the GIL released, re-initialisation for a forked child, the EC
+encodings built in; PyKCS11 is a thin SWIG layer that would need all of that written here.
 
 Rules kept here:
 - The library is initialised with NULL arguments (python-pkcs11 offers nothing else), which by
@@ -169,6 +168,11 @@ class Token:
                 raise _unavailable(exc) from None
         self._token, self._pid = token, os.getpid()
         return token
+
+    @property
+    def owner_pid(self) -> int | None:
+        """The process whose login and sessions the pool holds (None: not logged in)."""
+        return self._pid
 
     def reset(self) -> None:
         """Forget the pool and the login: the next call logs in afresh."""

@@ -21,18 +21,18 @@ from tests.e2e.conftest import LiveServer, start_server, stop_server
 from tests.e2e.pki_clients import CaFiles, KeyShop, issue, openssl, verify
 from tests.e2e.revocation_clients import ask_ocsp, fetch_crl
 from tests.e2e.test_pkilint_e2e import BLOCKING, PUBLIC_BASE, assert_clean, lint
-from tests.softhsm import SoftHsm, softhsm, unique_prefix  # noqa: F401 - fixture
+from tests.softhsm import SoftHsm, unique_prefix
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def hsm_config(softhsm: SoftHsm) -> TokenConfig:  # noqa: F811
+def hsm_config(softhsm: SoftHsm) -> TokenConfig:
     return softhsm.config(unique_prefix(), ocsp=True)
 
 
 @pytest.fixture(scope="module")
-def hsm_server(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHsm,  # noqa: F811
+def hsm_server(tmp_path_factory: pytest.TempPathFactory, softhsm: SoftHsm,
                hsm_config: TokenConfig) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("hsm-server")
     env = {"CERTGATE_DATA_DIR": str(tmp / "data"), "CERTGATE_BASE_URL": PUBLIC_BASE, **softhsm.env(hsm_config)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,13 +30,13 @@ from service.domain import Role
 from tests.api.helpers import add_range, row_counts, submit
 from tests.conftest import BASE_URL, bearer
 from tests.factories import csr_pem, key
-from tests.softhsm import MODULE, SoftHsm, make_hsm_home, softhsm, unique_prefix  # noqa: F401 - fixture
+from tests.softhsm import MODULE, SoftHsm, make_hsm_home, unique_prefix
 
 OWNED = "5.6.7.0/24"
 
 
 @pytest.fixture(scope="session")
-def hsm_config(softhsm: SoftHsm) -> TokenConfig:  # noqa: F811 - the fixture
+def hsm_config(softhsm: SoftHsm) -> TokenConfig:
     return softhsm.config("shared", ocsp=True)
 
 
@@ -46,7 +47,7 @@ def hsm_home(tmp_path_factory: pytest.TempPathFactory, hsm_config: TokenConfig) 
     return home
 
 
-def _runtime(home: Path, tmp_path: Path, database_url: str, softhsm: SoftHsm, config: TokenConfig) -> Runtime:  # noqa: F811
+def _runtime(home: Path, tmp_path: Path, database_url: str, softhsm: SoftHsm, config: TokenConfig) -> Runtime:
     data = tmp_path / "data"
     shutil.copytree(home, data)
     env = {"CERTGATE_DATA_DIR": str(data), "CERTGATE_DATABASE_URL": database_url, "CERTGATE_BASE_URL": BASE_URL,
@@ -55,7 +56,7 @@ def _runtime(home: Path, tmp_path: Path, database_url: str, softhsm: SoftHsm, co
 
 
 @pytest.fixture
-def hsm_runtime(hsm_home: Path, tmp_path: Path, database_url: str, softhsm: SoftHsm,  # noqa: F811
+def hsm_runtime(hsm_home: Path, tmp_path: Path, database_url: str, softhsm: SoftHsm,
                 hsm_config: TokenConfig) -> Iterator[Runtime]:
     rt = _runtime(hsm_home, tmp_path, database_url, softhsm, hsm_config)
     yield rt
@@ -116,7 +117,7 @@ def _ecdsa(response: ocsp.OCSPResponse) -> tuple[object, ...]:
 
 
 def test_a_deleted_key_answers_503_and_stores_nothing(tmp_path: Path, database_url: str,
-                                                      softhsm: SoftHsm) -> None:  # noqa: F811
+                                                      softhsm: SoftHsm) -> None:
     config = softhsm.config(unique_prefix())
     home = tmp_path / "home"
     make_hsm_home(home, config, BASE_URL)
@@ -161,7 +162,7 @@ def test_the_private_keys_cannot_be_exported(hsm_home: Path, hsm_config: TokenCo
             assert private[Attribute.EXTRACTABLE] is False
 
 
-def test_an_rsa_ca_in_the_token_signs_leaves_that_verify(tmp_path: Path, softhsm: SoftHsm) -> None:  # noqa: F811
+def test_an_rsa_ca_in_the_token_signs_leaves_that_verify(tmp_path: Path, softhsm: SoftHsm) -> None:
     config = softhsm.config(unique_prefix())
     ceremony = make_hsm_home(tmp_path, config, BASE_URL, CaKeyType.RSA3072)
     assert [k.key_type for k in ceremony.keys] == ["rsa4096", "rsa3072"]
@@ -174,7 +175,7 @@ def test_an_rsa_ca_in_the_token_signs_leaves_that_verify(tmp_path: Path, softhsm
     ca.issuing_cert.verify_directly_issued_by(ca.root_cert)
 
 
-def test_a_missing_module_or_token_is_a_clear_token_error(hsm_home: Path, softhsm: SoftHsm,  # noqa: F811
+def test_a_missing_module_or_token_is_a_clear_token_error(hsm_home: Path, softhsm: SoftHsm,
                                                           hsm_config: TokenConfig) -> None:
     missing = TokenConfig(module="/nonexistent/libpkcs11.so", token_label=hsm_config.token_label, pin="1234")
     with pytest.raises(TokenUnavailable, match="cannot load the PKCS#11 module"):
@@ -182,3 +183,24 @@ def test_a_missing_module_or_token_is_a_clear_token_error(hsm_home: Path, sofths
     absent = TokenConfig(module=MODULE, token_label="no-such-token", pin="1234")
     with pytest.raises(TokenUnavailable, match="no token labelled 'no-such-token'"):
         CertificateAuthority.load(hsm_home / "ca", None, BASE_URL, absent)
+
+
+def test_a_forked_worker_logs_in_on_its_own_and_keeps_signing(hsm_home: Path, hsm_config: TokenConfig) -> None:
+    """What gunicorn does: the master opened the token, then forks; the child must not use its sessions."""
+    ca = CertificateAuthority.load(hsm_home / "ca", None, BASE_URL, hsm_config)
+    token = open_token(hsm_config)
+    assert ca.can_sign() and token.owner_pid == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        inherited = token.owner_pid
+        ok = ca.can_sign()
+        os.write(write, f"{inherited} {token.owner_pid} {os.getpid()} {ok}".encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(child, 0)
+    inherited, owner, pid, ok = os.read(read, 200).decode().split()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert int(inherited) == os.getpid() and int(owner) == int(pid) == child and ok == "True"
+    assert token.owner_pid == os.getpid() and ca.can_sign()  # the parent's pool is untouched

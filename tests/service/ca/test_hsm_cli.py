@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from service.ca.hsm import TokenConfig, open_token
 from tests.conftest import BASE_URL
-from tests.softhsm import MODULE, SoftHsm, softhsm, unique_prefix  # noqa: F401 - fixture
+from tests.softhsm import MODULE, SoftHsm, unique_prefix
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,7 +25,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
-def _env(tmp_path: Path, database_url: str, softhsm: SoftHsm, config: TokenConfig) -> dict[str, str]:  # noqa: F811
+def _env(tmp_path: Path, database_url: str, softhsm: SoftHsm, config: TokenConfig) -> dict[str, str]:
     return {**os.environ, "CERTGATE_DATA_DIR": str(tmp_path / "data"), "CERTGATE_DATABASE_URL": database_url,
             "CERTGATE_BASE_URL": BASE_URL, **softhsm.env(config)}
 
@@ -49,7 +49,7 @@ def _labels_in_token(prefix: str) -> list[str]:
 
 
 def test_init_hsm_makes_the_keys_in_the_token_and_audits_the_ceremony(tmp_path: Path, database_url: str,
-                                                                      softhsm: SoftHsm) -> None:  # noqa: F811
+                                                                      softhsm: SoftHsm) -> None:
     prefix = unique_prefix()
     config = softhsm.config(prefix, ocsp=True)
     env = _env(tmp_path, database_url, softhsm, config)
@@ -85,7 +85,7 @@ def test_init_hsm_makes_the_keys_in_the_token_and_audits_the_ceremony(tmp_path: 
     ({"CERTGATE_PKCS11_TOKEN": "no-such-token"}, "no token labelled 'no-such-token'"),
     ({"CERTGATE_PKCS11_MODULE": ""}, "init --hsm needs a token"),
 ])
-def test_init_hsm_refuses_cleanly_and_stores_nothing(tmp_path: Path, softhsm: SoftHsm,  # noqa: F811
+def test_init_hsm_refuses_cleanly_and_stores_nothing(tmp_path: Path, softhsm: SoftHsm,
                                                      change: dict[str, str], expected: str) -> None:
     prefix = unique_prefix()
     env = {**_env(tmp_path, f"sqlite:///{tmp_path / 'certgate.db'}", softhsm, softhsm.config(prefix)), **change}
@@ -98,7 +98,7 @@ def test_init_hsm_refuses_cleanly_and_stores_nothing(tmp_path: Path, softhsm: So
     assert _labels_in_token(prefix) == []
 
 
-def test_a_label_taken_in_the_token_is_never_overwritten(tmp_path: Path, softhsm: SoftHsm) -> None:  # noqa: F811
+def test_a_label_taken_in_the_token_is_never_overwritten(tmp_path: Path, softhsm: SoftHsm) -> None:
     prefix = unique_prefix()
     config = softhsm.config(prefix)
     first = _env(tmp_path / "a", f"sqlite:///{tmp_path / 'a.db'}", softhsm, config)
@@ -110,7 +110,7 @@ def test_a_label_taken_in_the_token_is_never_overwritten(tmp_path: Path, softhsm
 
 
 def test_commands_on_a_token_ca_exit_non_zero_when_the_token_is_locked(tmp_path: Path,
-                                                                       softhsm: SoftHsm) -> None:  # noqa: F811
+                                                                       softhsm: SoftHsm) -> None:
     config = softhsm.config(unique_prefix())
     env = _env(tmp_path, f"sqlite:///{tmp_path / 'certgate.db'}", softhsm, config)
     assert _cli(env, "init", "--hsm").returncode == 0
