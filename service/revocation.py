@@ -7,6 +7,7 @@ an unchanged status are reused until half their validity has passed; nonce reque
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,7 +27,9 @@ from service.ca.signer import CaKey
 from service.ca.token_key import TokenKey
 from service.db.models import Certificate, CrlState
 from service.db.session import Database
+from service.errors import TokenUnavailable
 
+log = logging.getLogger("certgate.revocation")
 ISSUING, ROOT = "issuing", "root"
 ROOT_CRL_DAYS, ROOT_CRL_REFRESH_DAYS = 180, 30
 ROTATE_RESPONDER_BEFORE = timedelta(days=7)
@@ -116,22 +119,33 @@ class Revocation:
             TokenUnavailable: the responder key is in a token that is missing or locked.
         """
         with self._lock:
-            if self._responder is None or responder_needs_rotation(self._responder[0], now, ROTATE_RESPONDER_BEFORE):
-                cert_path, key_path = self._ocsp_dir / "responder.pem", self._ocsp_dir / "responder.key.pem"
-                token_key = self._token_responder_key()
-                if cert_path.exists() and (token_key is not None or key_path.exists()):
-                    cert = load_certificate(cert_path)
-                    if token_key is None:
-                        self._responder = (cert, load_private_key(key_path, self._passphrase))
-                    elif cert.public_key() == token_key.public_key():
-                        self._responder = (cert, token_key)
-                if self._responder is None or responder_needs_rotation(self._responder[0], now, ROTATE_RESPONDER_BEFORE):
-                    cert, key = create_ocsp_responder(self._ca.issuing_cert, self._ca.issuing_key, now, key=token_key)
-                    if not isinstance(key, CaKey):
-                        write_private_key(key_path, key, self._passphrase)
-                    write_certificate(cert_path, cert)
-                    self._responder = (cert, key)
+            current = self._responder
+            if current is None or responder_needs_rotation(current[0], now, ROTATE_RESPONDER_BEFORE):
+                try:
+                    self._responder = self._load_or_rotate(now)
+                except TokenUnavailable:
+                    if current is None or now >= current[0].not_valid_after_utc:
+                        raise
+                    log.warning("OCSP responder rotation postponed: the CA token is unavailable")
+            assert self._responder is not None
             return self._responder
+
+    def _load_or_rotate(self, now: datetime) -> tuple[x509.Certificate, CaKey | SigningKey]:
+        """The responder on disk if it is still good, else a new certificate (and key, unless in the token)."""
+        cert_path, key_path = self._ocsp_dir / "responder.pem", self._ocsp_dir / "responder.key.pem"
+        token_key = self._token_responder_key()
+        if cert_path.exists() and (token_key is not None or key_path.exists()):
+            cert = load_certificate(cert_path)
+            if not responder_needs_rotation(cert, now, ROTATE_RESPONDER_BEFORE):
+                if token_key is None:
+                    return cert, load_private_key(key_path, self._passphrase)
+                if cert.public_key() == token_key.public_key():
+                    return cert, token_key
+        cert, key = create_ocsp_responder(self._ca.issuing_cert, self._ca.issuing_key, now, key=token_key)
+        if not isinstance(key, CaKey):
+            write_private_key(key_path, key, self._passphrase)
+        write_certificate(cert_path, cert)
+        return cert, key
 
     def _token_responder_key(self) -> TokenKey | None:
         token = self._ca.token

@@ -101,13 +101,14 @@ def _ensure_ocsp_responder(settings: Settings, now: datetime) -> x509.Certificat
     cert_path = settings.data_dir / "ocsp" / "responder.pem"
     key_path = settings.data_dir / "ocsp" / "responder.key.pem"
     token = settings.pkcs11
-    in_token = token is not None and token.ocsp_label is not None and not (settings.data_dir / "ca" / "issuing.key.pem").exists()
-    if cert_path.exists() and (key_path.exists() or in_token):
+    # In the token when the CA keys are (no issuing key file) and a responder label is configured.
+    label = token.ocsp_label if token is not None and not (settings.data_dir / "ca" / "issuing.key.pem").exists() else None
+    if cert_path.exists() and (key_path.exists() or label is not None):
         return None
     ca = CertificateAuthority.load(settings.data_dir / "ca", settings.ca_passphrase, settings.base_url, token)
-    if in_token and token is not None and token.ocsp_label is not None:
+    if token is not None and label is not None:
         session = open_token(token)
-        responder_key = TokenKey(session, token.ocsp_label, session.public_key(token.ocsp_label))
+        responder_key = TokenKey(session, label, session.public_key(label))
         cert, _ = create_ocsp_responder(ca.issuing_cert, ca.issuing_key, now, key=responder_key)
     else:
         cert, key = create_ocsp_responder(ca.issuing_cert, ca.issuing_key, now)

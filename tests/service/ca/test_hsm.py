@@ -136,6 +136,12 @@ def test_a_deleted_key_answers_503_and_stores_nothing(tmp_path: Path, database_u
         assert again.status_code == 503 and "no private key labelled" in again.get_json()["error"]["message"]
         assert row_counts(rt) == counts
         assert client.get("/healthz").status_code == 503
+        # The responder (a file key here) is due for rotation, which the issuing key must sign:
+        # while its certificate is still valid it keeps answering; past its expiry, 503.
+        responder = rt.revocation.responder(datetime.now(UTC))[0]
+        assert rt.revocation.responder(responder.not_valid_after_utc - timedelta(days=1))[0] == responder
+        with pytest.raises(TokenUnavailable):
+            rt.revocation.responder(responder.not_valid_after_utc + timedelta(minutes=1))
     finally:
         rt.db.dispose()
 
