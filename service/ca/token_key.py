@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from service.ca.hsm import Token
 from service.ca.reassemble import (DerLayoutError, basic_ocsp_of, ocsp_with_responder_key_hash, ocsp_with_signature,
                                    tbs_of, with_signature)
+from service.ca.keystore import SignatureHash
 from service.ca.signer import CaKey, CaPublicKey, public_signature_hash, trial_key, verify_signature
 from service.errors import CaError, TokenUnavailable
 
@@ -53,6 +54,10 @@ class TokenKey(CaKey):
 
     def public_key(self) -> CaPublicKey:
         return self._public
+
+    @property
+    def hash_algorithm(self) -> SignatureHash:
+        return self._hash
 
     @property
     def location(self) -> str:
