@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
 from service.ca.authority import CertificateAuthority
+from service.ca.hsm import TokenConfig
 from service.db.models import CaGeneration, table_of
 from service.db.session import Database
 from service.errors import CaError, NotFound
@@ -60,13 +61,15 @@ class CaRoster:
         self._checked_at: datetime | None = None
 
     @classmethod
-    def load(cls, db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str) -> CaRoster:
-        """Generation 1 from the files, then every generation the database names.
+    def load(cls, db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str,
+             token: TokenConfig | None = None) -> CaRoster:
+        """Generation 1 from the files (its key perhaps in `token`), then every generation the database names.
 
         Raises:
             CaError: a CA's files are missing, unreadable, or differ from what the rollover recorded.
+            TokenUnavailable: generation 1's key is in a token that is missing or locked.
         """
-        roster = cls(db, ca_dir, passphrase, base_url, CertificateAuthority.load(ca_dir, passphrase, base_url))
+        roster = cls(db, ca_dir, passphrase, base_url, CertificateAuthority.load(ca_dir, passphrase, base_url, token=token))
         roster.refresh()
         return roster
 

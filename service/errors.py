@@ -13,6 +13,7 @@
     ├── NotFound                       not_found            404
     ├── Conflict                       conflict             409
     ├── ServiceUnavailable             unavailable          503
+    │   └── TokenUnavailable           unavailable          503 (the PKCS#11 token holding a CA key)
     ├── CaError                        ca_error             500 (the CA cannot sign)
     └── BackupRefused                  backup_refused       (CLI only: backup / restore refused)
 
@@ -138,6 +139,10 @@ class ServiceUnavailable(CertgateError):
 
     code = "unavailable"
     status = 503
+
+
+class TokenUnavailable(ServiceUnavailable):
+    """The PKCS#11 token holding a CA key is missing, locked, or failed mid-signature; retry later."""
 
 
 class CaError(CertgateError):

@@ -8,6 +8,7 @@ an unchanged status are reused until half their validity has passed; nonce reque
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,15 +18,21 @@ from cryptography import x509
 from sqlmodel import Session, col, select
 
 from policies.config import Policy
+from service.ca.authority import CertificateAuthority
 from service.ca.crl import RevocationReason, RevokedEntry, build_crl, crl_is_due
+from service.ca.hsm import open_token
 from service.ca.keystore import SigningKey, load_certificate, load_private_key, write_certificate, write_private_key
 from service.ca.ocsp import (CertId, CertStatusAnswer, MalformedOcspRequest, is_for_issuer, malformed_response, parse_ocsp_request,
                              unauthorized_response)
 from service.ca.ocsp_responder import OcspResponseCache, create_ocsp_responder, responder_needs_rotation
 from service.ca_roster import CaRoster
+from service.ca.signer import CaKey
+from service.ca.token_key import TokenKey
 from service.db.models import Certificate, CrlState
 from service.db.session import Database
+from service.errors import TokenUnavailable
 
+log = logging.getLogger("certgate.revocation")
 ISSUING, ROOT = "issuing", "root"
 ROOT_CRL_DAYS, ROOT_CRL_REFRESH_DAYS = 180, 30
 ROTATE_RESPONDER_BEFORE = timedelta(days=7)
@@ -47,7 +54,7 @@ class Revocation:
         self._crl_cache: dict[str, tuple[int, datetime, bytes]] = {}
         self._ocsp_validity = timedelta(hours=policy.ocsp_validity_hours)
         self._ocsp_cache = OcspResponseCache(max_age=self._ocsp_validity / 2)
-        self._responders: dict[int, tuple[x509.Certificate, SigningKey]] = {}
+        self._responders: dict[int, tuple[x509.Certificate, CaKey | SigningKey]] = {}
 
     # --- CRL ----------------------------------------------------------------------------------
 
@@ -123,27 +130,53 @@ class Revocation:
 
     # --- OCSP ---------------------------------------------------------------------------------
 
-    def responder(self, now: datetime, generation: int = 1) -> tuple[x509.Certificate, SigningKey]:
+    def responder(self, now: datetime, generation: int = 1) -> tuple[x509.Certificate, CaKey | SigningKey]:
         """An issuing CA's delegated responder, loaded from the data dir, created or rotated when needed.
+
+        Its key is a file, or (generation 1's keys in a token and CERTGATE_PKCS11_OCSP_LABEL set) a
+        token key that each rotation certifies again.
 
         Raises:
             NotFound: no such issuing CA generation.
+            TokenUnavailable: the responder key is in a token that is missing or locked.
         """
-        ca = self._roster.get(generation)
-        stem = "responder" if generation == 1 else f"responder-{generation}"
         with self._lock:
             current = self._responders.get(generation)
             if current is None or responder_needs_rotation(current[0], now, ROTATE_RESPONDER_BEFORE):
-                cert_path, key_path = self._ocsp_dir / f"{stem}.pem", self._ocsp_dir / f"{stem}.key.pem"
-                if cert_path.exists() and key_path.exists():
-                    current = (load_certificate(cert_path), load_private_key(key_path, self._passphrase))
-                if current is None or responder_needs_rotation(current[0], now, ROTATE_RESPONDER_BEFORE):
-                    cert, key = create_ocsp_responder(ca.issuing_cert, ca.issuing_key, now)
-                    write_private_key(key_path, key, self._passphrase)
-                    write_certificate(cert_path, cert)
-                    current = (cert, key)
-                self._responders[generation] = current
-            return current
+                try:
+                    self._responders[generation] = self._load_or_rotate(now, generation)
+                except TokenUnavailable:
+                    if current is None or now >= current[0].not_valid_after_utc:
+                        raise
+                    log.warning("OCSP responder rotation postponed: the CA token is unavailable")
+            return self._responders[generation]
+
+    def _load_or_rotate(self, now: datetime, generation: int) -> tuple[x509.Certificate, CaKey | SigningKey]:
+        """The responder on disk if it is still good, else a new certificate (and key, unless in the token)."""
+        ca = self._roster.get(generation)
+        stem = "responder" if generation == 1 else f"responder-{generation}"
+        cert_path, key_path = self._ocsp_dir / f"{stem}.pem", self._ocsp_dir / f"{stem}.key.pem"
+        token_key = self._token_responder_key(ca)
+        if cert_path.exists() and (token_key is not None or key_path.exists()):
+            cert = load_certificate(cert_path)
+            if not responder_needs_rotation(cert, now, ROTATE_RESPONDER_BEFORE):
+                if token_key is None:
+                    return cert, load_private_key(key_path, self._passphrase)
+                if cert.public_key() == token_key.public_key():
+                    return cert, token_key
+        cert, key = create_ocsp_responder(ca.issuing_cert, ca.issuing_key, now, key=token_key)
+        if not isinstance(key, CaKey):
+            write_private_key(key_path, key, self._passphrase)
+        write_certificate(cert_path, cert)
+        return cert, key
+
+    @staticmethod
+    def _token_responder_key(ca: CertificateAuthority) -> TokenKey | None:
+        token = ca.token
+        if token is None or token.ocsp_label is None or not isinstance(ca.issuing_key, TokenKey):
+            return None
+        session = open_token(token)
+        return TokenKey(session, token.ocsp_label, session.public_key(token.ocsp_label))
 
     def ocsp(self, der: bytes, now: datetime) -> bytes:
         """The DER OCSP response for a DER request (malformedRequest/unauthorized when it must be).

@@ -23,6 +23,7 @@ from service.db.migrate import upgrade
 from service.domain import Role
 from service.process.runtime import Runtime
 from tests.clock import FakeClock
+from tests.softhsm import softhsm  # noqa: F401 - one SoftHSM2 token directory per test process, for every module
 
 POSTGRES_URL = os.environ.get("CERTGATE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]

@@ -11,7 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from service.db.session import is_unavailable
-from service.errors import CertgateError, LintFailed, ServiceUnavailable
+from service.errors import CertgateError, LintFailed, ServiceUnavailable, TokenUnavailable
 
 log = logging.getLogger("certgate.api")
 
@@ -44,7 +44,9 @@ def error_response(status: int, code: str, message: str, violations: list[dict[s
 
 
 def _certgate_error(exc: CertgateError) -> Response:
-    if isinstance(exc, ServiceUnavailable):
+    if isinstance(exc, TokenUnavailable):
+        log.error("CA token unavailable: %s", exc.message)
+    elif isinstance(exc, ServiceUnavailable):
         log.error("database unavailable: %s", exc.__cause__)
     elif exc.status >= 500:
         log.error("%s: %s", exc.code, exc.message)

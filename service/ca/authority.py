@@ -18,9 +18,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from service.ca.keystore import (CaKeyType, SigningKey, generate_key, load_certificate, load_private_key, signature_hash,
+from service.ca.hsm import TokenConfig, open_token
+from service.ca.keystore import (CaKeyType, SigningKey, generate_key, load_certificate, load_private_key,
                                 write_certificate, write_private_key)
 from service.ca.lint import LeafKind, LintFinding, Linter
+from service.ca.signer import TRIAL_RSA_BITS, CaKey, CaPublicKey, FileKey, as_ca_key
+from service.ca.signer import trial_key as _trial_key_for
+from service.ca.token_key import TokenKey
 from service.ca.profile import IssueOrder, Urls, ca_name, issuing_builder, leaf_builder, leaf_names, root_builder
 from service.errors import CaError, LintFailed
 
@@ -85,7 +89,7 @@ def new_serial() -> int:
     return secrets.randbits(127) | 1 << 64
 
 
-def _root_type(kind: CaKeyType) -> CaKeyType:
+def root_type(kind: CaKeyType) -> CaKeyType:
     return CaKeyType.P384 if kind in (CaKeyType.P256, CaKeyType.P384) else CaKeyType.RSA4096
 
 
@@ -98,14 +102,9 @@ def init_ca(ca_dir: Path, key_type: CaKeyType, passphrase: bytes | None, now: da
     if paths.any_exists():
         return False
     ca_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    urls = Urls(base_url.rstrip("/"))
-    root_key = generate_key(_root_type(key_type))
-    start = now - timedelta(minutes=5)
-    root = root_builder(root_key, ca_name("certgate Root CA", CA_ORGANIZATION, CA_COUNTRY), new_serial(), start,
-                        start + timedelta(days=365 * ROOT_YEARS)).sign(root_key, signature_hash(root_key))
+    root_key = generate_key(root_type(key_type))
     issuing_key = generate_key(key_type)
-    issuing = issuing_builder(issuing_key.public_key(), ca_name("certgate Issuing CA 1", CA_ORGANIZATION, CA_COUNTRY), root,
-                              new_serial(), start, start + timedelta(days=365 * ISSUING_YEARS), urls).sign(root_key, signature_hash(root_key))
+    root, issuing = build_ca_certificates(FileKey(root_key), issuing_key.public_key(), now, base_url)
     write_private_key(paths.root_key, root_key, passphrase)
     write_private_key(paths.issuing_key, issuing_key, passphrase)
     write_certificate(paths.root_cert, root)
@@ -113,37 +112,57 @@ def init_ca(ca_dir: Path, key_type: CaKeyType, passphrase: bytes | None, now: da
     return True
 
 
+def build_ca_certificates(root_key: CaKey, issuing_public: CaPublicKey, now: datetime,
+                          base_url: str) -> tuple[x509.Certificate, x509.Certificate]:
+    """The self-signed root and the issuing CA certificate under it, both signed by `root_key`.
+
+    Raises:
+        CaError, TokenUnavailable: the root key cannot sign.
+    """
+    start = now - timedelta(minutes=5)
+    root = root_key.sign_certificate(root_builder(
+        root_key.public_key(), ca_name("certgate Root CA", CA_ORGANIZATION, CA_COUNTRY), new_serial(), start,
+        start + timedelta(days=365 * ROOT_YEARS)))
+    issuing = root_key.sign_certificate(issuing_builder(
+        issuing_public, ca_name("certgate Issuing CA 1", CA_ORGANIZATION, CA_COUNTRY), root, new_serial(), start,
+        start + timedelta(days=365 * ISSUING_YEARS), Urls(base_url.rstrip("/"))))
+    return root, issuing
+
+
 class CertificateAuthority:
     """The issuing CA loaded from disk: signs leaves (after lint), exposes the chain."""
 
     def __init__(self, paths: CaPaths, root_cert: x509.Certificate, issuing_cert: x509.Certificate,
-                 issuing_key: SigningKey, base_url: str, passphrase: bytes | None) -> None:
+                 issuing_key: CaKey | SigningKey, base_url: str, passphrase: bytes | None,
+                 token: TokenConfig | None = None) -> None:
         self.paths = paths
         self.root_cert = root_cert
         self.issuing_cert = issuing_cert
-        self._key = issuing_key
+        self._key = as_ca_key(issuing_key)
         self._passphrase = passphrase
+        self._token = token
         self.generation = paths.generation
         self.urls = Urls(base_url.rstrip("/"), paths.generation)
-        self._throwaway = trial_key(issuing_key)
+        self._throwaway = _trial_key_for(self._key.public_key())
         self.chain_pem = (issuing_cert.public_bytes(serialization.Encoding.PEM)
                           + root_cert.public_bytes(serialization.Encoding.PEM)).decode()
 
     @classmethod
-    def load(cls, ca_dir: Path, passphrase: bytes | None, base_url: str, generation: int = 1) -> CertificateAuthority:
-        """Load the CA that `init_ca` created (or the issuing CA of a later `generation`).
+    def load(cls, ca_dir: Path, passphrase: bytes | None, base_url: str, generation: int = 1, *,
+             token: TokenConfig | None = None) -> CertificateAuthority:
+        """Load the CA that `init_ca` (file keys) or `init_token_ca` (keys in `token`) created, or
+        the issuing CA of a later `generation` (`certgate ca rollover`).
 
         Raises:
-            CaError: files missing, unreadable, or the passphrase is wrong.
+            CaError: files missing, unreadable, the passphrase is wrong, or a key does not match.
+            TokenUnavailable: the keys are in a token that is missing, locked or lacks the key.
         """
         paths = CaPaths(ca_dir, generation)
-        if not paths.issuing_key.exists():
+        if not paths.issuing_cert.exists():
             raise CaError(f"no CA under {ca_dir}: run 'certgate init'")
-        issuing_key = load_private_key(paths.issuing_key, passphrase)
         issuing_cert = load_certificate(paths.issuing_cert)
-        if issuing_cert.public_key() != issuing_key.public_key():
-            raise CaError("the issuing key does not match the issuing certificate")
-        return cls(paths, load_certificate(paths.root_cert), issuing_cert, issuing_key, base_url, passphrase)
+        issuing_key = load_ca_key(paths.issuing_key, passphrase, token, "issuing", issuing_cert)
+        return cls(paths, load_certificate(paths.root_cert), issuing_cert, issuing_key, base_url, passphrase, token)
 
     def issue(self, order: IssueOrder, *, linter: Linter | None,
               waive: Callable[[LintFinding], bool] | None = None,
@@ -160,8 +179,9 @@ class CertificateAuthority:
         names = leaf_names(order)
         builder = leaf_builder(order, self.issuing_cert, self.urls, names)
         waived: list[LintFinding] = []
+        trial = None
         if linter is not None:
-            trial = builder.sign(self._throwaway, signature_hash(self._key))
+            trial = builder.sign(self._throwaway, self._key.hash_algorithm)
             blocking = []
             kind = LeafKind.OV if order.organization else LeafKind.DV
             findings = linter.lint(trial.public_bytes(serialization.Encoding.DER), kind)
@@ -175,7 +195,7 @@ class CertificateAuthority:
             if blocking:
                 raise LintFailed("the certificate failed pre-issuance linting", violations=[f.as_violation() for f in blocking])
         try:
-            cert = builder.sign(self._key, signature_hash(self._key))
+            cert = self._key.sign_certificate(builder, trial)
         except (ValueError, TypeError) as exc:
             raise CaError(f"the issuing CA could not sign: {exc}") from None
         der = cert.public_bytes(serialization.Encoding.DER)
@@ -186,47 +206,61 @@ class CertificateAuthority:
 
     def can_sign(self) -> bool:
         """A health probe: the issuing key signs and its signature verifies."""
-        try:
-            probe = b"certgate health probe"
-            if isinstance(self._key, ec.EllipticCurvePrivateKey):
-                sig = self._key.sign(probe, ec.ECDSA(signature_hash(self._key)))
-                self._key.public_key().verify(sig, probe, ec.ECDSA(signature_hash(self._key)))
-            else:
-                from cryptography.hazmat.primitives.asymmetric import padding
-
-                sig = self._key.sign(probe, padding.PKCS1v15(), signature_hash(self._key))
-                self._key.public_key().verify(sig, probe, padding.PKCS1v15(), signature_hash(self._key))
-            return True
-        except Exception:  # noqa: BLE001 - any failure means the key is unusable
-            return False
+        return self._key.can_sign()
 
     @property
-    def issuing_key(self) -> SigningKey:
+    def token(self) -> TokenConfig | None:
+        """The PKCS#11 token configured for CA keys (None: file keys only)."""
+        return self._token
+
+    @property
+    def issuing_key(self) -> CaKey:
         """The issuing key, for CRL and OCSP signing inside `service.ca` only."""
         return self._key
 
-    def load_root_key(self) -> SigningKey:
-        """The root key, read from disk on demand (only to sign the root's CRL).
+    def load_root_key(self) -> CaKey:
+        """The root key, from its file or the token, on demand (only to sign the root's CRL).
 
         Raises:
-            CaError: unreadable or wrong passphrase.
+            CaError: unreadable, wrong passphrase, or not the root certificate's key.
+            TokenUnavailable: the token is missing, locked or lacks the key.
         """
-        return load_private_key(self.paths.root_key, self._passphrase)
+        return load_ca_key(self.paths.root_key, self._passphrase, self._token, "root", self.root_cert)
 
 
-TRIAL_RSA_BITS = 1024
+def load_ca_key(path: Path, passphrase: bytes | None, token: TokenConfig | None, role: str,
+                cert: x509.Certificate) -> CaKey:
+    """The key of CA certificate `cert`: from `path` when that file exists, else from the token.
 
+    `role` ("root", "issuing", "ocsp") picks the token label from `token`.
 
-def trial_key(key: SigningKey) -> SigningKey:
-    """The throwaway key that signs the certificate the linter sees, never one that is issued.
-
-    The trial must carry the real signature algorithm (key type and digest, which the linter
-    checks) but its signature is discarded and nothing checks it: pkilint never reads a
-    certificate's signatureValue. So an EC issuer gets a key on its own curve, and an RSA issuer
-    a 1024-bit key signing with the issuer's digest: an RSA-3072 signature costs 3.3 ms, an
-    RSA-1024 one 0.1 ms, on every linted issuance. `tests/service/ca/test_trial_key.py` checks
-    that the findings are those of a full-size trial key.
+    Raises:
+        CaError: no file and no token configured, unreadable, or not `cert`'s key.
+        TokenUnavailable: the token is missing, locked or lacks the key.
     """
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return ec.generate_private_key(key.curve)
-    return rsa.generate_private_key(65537, TRIAL_RSA_BITS)
+    if path.exists():
+        key = FileKey(load_private_key(path, passphrase))
+        if key.public_key() != cert.public_key():
+            raise CaError(f"the {role} key does not match the {role} certificate")
+        return key
+    if token is None:
+        raise CaError(f"no {path.name} and no PKCS#11 token configured: set CERTGATE_PKCS11_MODULE "
+                      "for a CA made with 'certgate init --hsm'")
+    label = {"root": token.root_label, "issuing": token.issuing_label}.get(role, token.ocsp_label)
+    if label is None:
+        raise CaError(f"no {role} key label configured for the PKCS#11 token")
+    public = cert.public_key()
+    if not isinstance(public, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        raise CaError(f"the {role} certificate's key is neither EC nor RSA")
+    return TokenKey.bind(open_token(token), label, public)
+
+
+def trial_key(key: CaKey | SigningKey) -> SigningKey:
+    """The throwaway key that signs the certificate the linter sees (see `signer.trial_key`).
+
+    `tests/service/ca/test_trial_key.py` checks that the findings are those of a full-size key.
+    """
+    return _trial_key_for(key.public_key())
+
+
+__all__ = ["TRIAL_RSA_BITS", "CertificateAuthority", "IssuedCertificate", "init_ca", "load_ca_key", "trial_key"]

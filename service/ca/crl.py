@@ -10,8 +10,9 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from service.ca.keystore import SigningKey, signature_hash
+from service.ca.keystore import SigningKey, signature_hash  # noqa: F401 - re-exported for the tests
 from service.ca.profile import authority_key_identifier
+from service.ca.signer import CaKey, as_ca_key
 
 # RFC 5280 §5.2.3: a CRL number is a non-negative integer of at most 20 octets.
 _MAX_CRL_NUMBER = (1 << 159) - 1
@@ -71,7 +72,7 @@ class RevokedEntry:
 
 def build_crl(
     issuer_cert: x509.Certificate,
-    issuer_key: SigningKey,
+    issuer_key: CaKey | SigningKey,
     entries: Iterable[RevokedEntry],
     crl_number: int,
     this_update: datetime,
@@ -85,6 +86,7 @@ def build_crl(
         ValueError: `next_update` is not after `this_update`, the CRL number is out of the
             RFC 5280 range, a serial is listed twice or is not positive, or the key type
             is unsupported.
+        CaError, TokenUnavailable: the key cannot sign.
     """
     if next_update <= this_update:
         raise ValueError("next_update must be after this_update")
@@ -107,7 +109,7 @@ def build_crl(
             raise ValueError(f"serial {entry.serial:x} is listed twice")
         seen.add(entry.serial)
         builder = builder.add_revoked_certificate(_revoked_certificate(entry))
-    crl = builder.sign(issuer_key, signature_hash(issuer_key))
+    crl = as_ca_key(issuer_key).sign_crl(builder)
     return crl.public_bytes(serialization.Encoding.DER)
 
 

@@ -36,7 +36,8 @@ from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc6960
 
 from service.ca.crl import RevocationReason
-from service.ca.keystore import SigningKey, signature_hash
+from service.ca.keystore import SigningKey
+from service.ca.signer import CaKey, as_ca_key
 
 MAX_REQUEST_BYTES = 8192  # a one-CertID request is ~100 bytes; more is abuse
 _MAX_NONCE_BYTES = 32
@@ -264,7 +265,7 @@ _OCSP_STATUS = {
 def sign_answer(
     cert_id: CertId, status: CertStatusAnswer, nonce: bytes | None,
     issuer_cert: x509.Certificate, responder_cert: x509.Certificate,
-    responder_key: SigningKey, now: datetime, validity: timedelta,
+    responder_key: CaKey | SigningKey, now: datetime, validity: timedelta,
 ) -> bytes:
     """One signed OCSPResponse answering `cert_id` with `status`, whoever the issuer.
 
@@ -280,18 +281,18 @@ def sign_answer(
         serial_number=cert_id.serial, algorithm=_HASHES[cert_id.hash_algorithm](),
         cert_status=_OCSP_STATUS[status.kind], this_update=now, next_update=now + validity,
         revocation_time=status.revoked_at, revocation_reason=reason,
-    ).responder_id(ocsp.OCSPResponderEncoding.HASH, responder_cert)
+    )
     if responder_cert != issuer_cert:  # delegated: the client needs the responder's certificate
         builder = builder.certificates([responder_cert])
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
-    response = builder.sign(responder_key, signature_hash(responder_key))
+    response = as_ca_key(responder_key).sign_ocsp(builder, responder_cert)
     return response.public_bytes(serialization.Encoding.DER)
 
 
 def build_ocsp_response(
     query: OcspQuery, issuer_cert: x509.Certificate, responder_cert: x509.Certificate,
-    responder_key: SigningKey, status_of: Callable[[int], CertStatusAnswer],
+    responder_key: CaKey | SigningKey, status_of: Callable[[int], CertStatusAnswer],
     now: datetime, validity: timedelta,
 ) -> bytes:
     """The DER OCSPResponse for `query`: its first CertID answered, signed by the responder.

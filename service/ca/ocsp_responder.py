@@ -11,7 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from service.ca.keystore import SigningKey, signature_hash
+from service.ca.keystore import SigningKey
+from service.ca.signer import CaKey, CaPublicKey, as_ca_key
 from service.ca.profile import authority_key_identifier
 from service.ca.ocsp import (
     CertId,
@@ -25,31 +26,36 @@ from service.ca.ocsp import (
 
 
 def create_ocsp_responder(
-    issuer_cert: x509.Certificate, issuer_key: SigningKey, now: datetime,
-    validity: timedelta = timedelta(days=30),
-) -> tuple[x509.Certificate, SigningKey]:
+    issuer_cert: x509.Certificate, issuer_key: CaKey | SigningKey, now: datetime,
+    validity: timedelta = timedelta(days=30), *, key: CaKey | None = None,
+) -> tuple[x509.Certificate, CaKey | SigningKey]:
     """A delegated OCSP signing certificate and its new key, issued by the issuing CA.
 
     The key mirrors the issuer's (same curve, or same RSA size) so the responder is never the
     weaker link. Short-lived because id-pkix-ocsp-nocheck means nobody checks its revocation;
     backdated an hour so clients with a slow clock accept a freshly rotated responder.
 
+    Given `key` (a responder key kept in a PKCS#11 token), that key is certified instead of a
+    new one.
+
     Raises:
         ValueError: the issuer key type is unsupported, or the issuer expires before `now`.
+        CaError, TokenUnavailable: the issuing key cannot sign.
     """
-    key: SigningKey
-    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
-        key = ec.generate_private_key(issuer_key.curve)
+    signer = as_ca_key(issuer_key)
+    responder: CaKey | SigningKey
+    if key is None:
+        responder = _mirror(signer.public_key())
+        public_key: CaPublicKey = responder.public_key()
     else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=issuer_key.key_size)
+        responder, public_key = key, key.public_key()
     not_after = min(now + validity, issuer_cert.not_valid_after_utc)
     if not_after <= now:
         raise ValueError("the issuing CA has expired")
     issuer_cns = [a.value for a in issuer_cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     issuer_cn = issuer_cns[0] if issuer_cns and isinstance(issuer_cns[0], str) else "certgate"
     common_name = f"{issuer_cn} OCSP Responder"[:64]  # ub-common-name
-    public_key = key.public_key()
-    cert = (
+    cert = signer.sign_certificate(
         x509.CertificateBuilder()
         .subject_name(x509.Name([  # BR 7.1.2.8: a responder names its organisation like a CA does
             *issuer_cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME),
@@ -70,9 +76,15 @@ def create_ocsp_responder(
         .add_extension(x509.OCSPNoCheck(), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(authority_key_identifier(issuer_cert), critical=False)
-        .sign(issuer_key, signature_hash(issuer_key))
     )
-    return cert, key
+    return cert, responder
+
+
+def _mirror(issuer_public: CaPublicKey) -> SigningKey:
+    """A new key like the issuer's: the same curve, or the same RSA size."""
+    if isinstance(issuer_public, ec.EllipticCurvePublicKey):
+        return ec.generate_private_key(issuer_public.curve)
+    return rsa.generate_private_key(public_exponent=65537, key_size=issuer_public.key_size)
 
 
 def responder_needs_rotation(cert: x509.Certificate, now: datetime, margin: timedelta) -> bool:
@@ -107,7 +119,7 @@ class OcspResponseCache:
 
     def respond(
         self, query: OcspQuery, issuer_cert: x509.Certificate, responder_cert: x509.Certificate,
-        responder_key: SigningKey, status_of: Callable[[int], CertStatusAnswer],
+        responder_key: CaKey | SigningKey, status_of: Callable[[int], CertStatusAnswer],
         now: datetime, validity: timedelta,
     ) -> bytes:
         """The same answer as `build_ocsp_response`, from cache where that is safe.

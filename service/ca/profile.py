@@ -150,15 +150,15 @@ def leaf_builder(
     )
 
 
-def root_builder(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, name: x509.Name, serial: int,
+def root_builder(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, name: x509.Name, serial: int,
                  not_before: datetime, not_after: datetime) -> x509.CertificateBuilder:
     """A self-signed root: BR 7.1.2.1 (no EKU, no policies, no AKI)."""
     return (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public_key)
         .serial_number(serial).not_valid_before(not_before).not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
 
 

@@ -13,9 +13,20 @@ from service.cli.operations import crl, exceptions
 from service.cli.ranges import ranges
 from service.cli.setup import init, serve
 from service.cli.tokens import token
+from service.errors import CertgateError
 
 
-@click.group()
+class _Commands(click.Group):
+    """Any certgate failure a command lets through (a locked token, a missing CA) exits 1 with its message."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CertgateError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """certgate: TLS certificates under a strict, auditable policy."""
 

@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+import click
+
 from service.process.config import Settings
 from service.db.session import Database
 
@@ -17,8 +19,11 @@ def setup_logging() -> None:
 
 
 def settings() -> Settings:
-    """Settings from the environment (the only reader of it)."""
-    return Settings.from_env()
+    """Settings from the environment (the only reader of it); a bad setting exits non-zero."""
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def database(s: Settings) -> Database:

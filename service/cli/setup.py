@@ -12,7 +12,8 @@ from flask import Flask
 
 from service.process.bootstrap import initialize, is_initialized
 from service.ca.keystore import CaKeyType
-from service.cli.context import now, settings, setup_logging
+from service.cli.context import cli_actor, now, settings, setup_logging
+from service.errors import CertgateError
 
 if TYPE_CHECKING:
     from service.ca.authority import CertificateAuthority
@@ -22,13 +23,23 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--ca-key-type", type=click.Choice([k.value for k in CaKeyType]), default=None,
               help="issuing CA key type (default p256 under a p384 root)")
-def init(ca_key_type: str | None) -> None:
+@click.option("--hsm", is_flag=True,
+              help="generate the CA keys inside the PKCS#11 token (CERTGATE_PKCS11_*), non-extractable")
+def init(ca_key_type: str | None, hsm: bool) -> None:
     """Create the data dir, root and issuing CA, database and audit-log key (idempotent)."""
     setup_logging()
     s = settings()
-    report = initialize(s, key_type=CaKeyType(ca_key_type or CaKeyType.P256), now=now())
+    try:
+        report = initialize(s, key_type=CaKeyType(ca_key_type or CaKeyType.P256), now=now(), hsm=hsm,
+                            actor=cli_actor())
+    except CertgateError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(f"data dir: {report.data_dir}")
     click.echo("CA: created" if report.ca_created else "CA: exists, left untouched")
+    if report.ceremony is not None:
+        for key in report.ceremony.keys:
+            click.echo(f"key {key.role}: {key.location} {key.key_type} sha256 {key.spki_sha256}")
+        click.echo("key ceremony: recorded in the audit log (ca:key_ceremony)")
     click.echo("audit-log key: created" if report.log_key_created else "audit-log key: exists, left untouched")
     click.echo("database: migrated to the newest schema")
 

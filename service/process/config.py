@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policies.config import DEFAULT_POLICY_PATH
+from service.ca.hsm import TokenConfig
 
 MAX_REQUEST_BYTES = 64 * 1024
 # A batch's own limit: 1,000 CSRs of up to about 4 KiB each (RSA-4096 with many names), JSON-escaped.
@@ -28,6 +29,7 @@ class Settings:
     console_lifetime_hours: int = 12
     max_batch_bytes: int = MAX_BATCH_BYTES
     caa_resolvers: str = ""
+    pkcs11: TokenConfig | None = None  # CA keys in a PKCS#11 token (`init --hsm`); None: file keys
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,4 +48,37 @@ class Settings:
             console_lifetime_hours=int(env.get("CERTGATE_CONSOLE_LIFETIME_HOURS") or 12),
             max_batch_bytes=int(env.get("CERTGATE_MAX_BATCH_BYTES") or MAX_BATCH_BYTES),
             caa_resolvers=env.get("CERTGATE_CAA_RESOLVERS", ""),
+            pkcs11=_token_config(env),
         )
+
+
+def _token_config(env: Mapping[str, str]) -> TokenConfig | None:
+    """The PKCS#11 token from `CERTGATE_PKCS11_*`, or None when no module is set.
+
+    The PIN comes from CERTGATE_PKCS11_PIN or, better (it stays out of the process environment
+    that `ps e` and crash reports show), from the file named by CERTGATE_PKCS11_PIN_FILE.
+
+    Raises:
+        ValueError: a module without a token label or a PIN, or an unreadable PIN file.
+    """
+    module = env.get("CERTGATE_PKCS11_MODULE")
+    if not module:
+        return None
+    token = env.get("CERTGATE_PKCS11_TOKEN")
+    if not token:
+        raise ValueError("CERTGATE_PKCS11_MODULE is set but CERTGATE_PKCS11_TOKEN (the token label) is not")
+    pin = env.get("CERTGATE_PKCS11_PIN")
+    pin_file = env.get("CERTGATE_PKCS11_PIN_FILE")
+    if pin_file:
+        try:
+            pin = Path(pin_file).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read CERTGATE_PKCS11_PIN_FILE {pin_file}: {exc.strerror}") from None
+    if not pin:
+        raise ValueError("set CERTGATE_PKCS11_PIN or CERTGATE_PKCS11_PIN_FILE for the PKCS#11 token")
+    return TokenConfig(
+        module=module, token_label=token, pin=pin,
+        root_label=env.get("CERTGATE_PKCS11_ROOT_LABEL") or "certgate-root",
+        issuing_label=env.get("CERTGATE_PKCS11_ISSUING_LABEL") or "certgate-issuing",
+        ocsp_label=env.get("CERTGATE_PKCS11_OCSP_LABEL") or None,
+    )

@@ -66,6 +66,7 @@ class Runtime:
 
         Raises:
             CaError: the CA files are missing or cannot be decrypted.
+            TokenUnavailable: the CA keys are in a PKCS#11 token that is missing or locked.
             PolicyFileError: the policy file is invalid.
         """
         db = Database(settings.database_url)
@@ -74,7 +75,7 @@ class Runtime:
         domains = DomainRegistry(db)
         suffixes = suffixes_for(loaded.path, loaded.policy.names.public_suffix_file)
         caa = CaaResolver(parse_resolvers(settings.caa_resolvers))
-        roster = CaRoster.load(db, settings.data_dir / "ca", settings.ca_passphrase, settings.base_url)
+        roster = CaRoster.load(db, settings.data_dir / "ca", settings.ca_passphrase, settings.base_url, settings.pkcs11)
         linter = shared_linter() if loaded.policy.lint_enabled else None
         log_key = load_private_key(audit_key_path(settings.data_dir), settings.ca_passphrase)
         if not isinstance(log_key, ec.EllipticCurvePrivateKey):

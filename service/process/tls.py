@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from service.ca.authority import CertificateAuthority, new_serial
 from service.ca.keystore import write_file_atomically, write_private_key
 from service.ca.profile import IssueOrder
-from service.errors import CaError
+from service.errors import CaError, TokenUnavailable
 
 # TLS 1.2: ECDHE (forward secrecy) with AEAD only, 256-bit first. TLS 1.3 keeps OpenSSL's
 # default suites, which are all AEAD and all forward-secret (TLS 1.3 has no other kind).
@@ -176,14 +176,14 @@ class TlsContextSource:
         """The context for the next connection.
 
         Raises:
-            CaError: renewal was due and failed, and no usable context exists.
+            CaError, TokenUnavailable: renewal was due and failed, and no usable context exists.
         """
         if time.monotonic() - self._checked_at >= self._recheck_seconds:
             self._checked_at = time.monotonic()
             try:
                 ca = self._ca if isinstance(self._ca, CertificateAuthority) else self._ca()
                 ensure_server_certificate(ca, self._paths, self._names, self._clock())
-            except CaError:
+            except (CaError, TokenUnavailable):  # a token that is down: renew when it is back
                 if self._context is None:
                     raise  # else keep serving with the current certificate until it can be renewed
         mtime = self._paths.cert.stat().st_mtime_ns

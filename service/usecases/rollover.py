@@ -17,6 +17,7 @@ from service.ca.authority import CA_COUNTRY, CA_ORGANIZATION, ISSUING_YEARS, CaP
 from service.ca.keystore import (CaKeyType, SigningKey, generate_key, load_certificate, signature_hash, write_certificate,
                                  write_private_key)
 from service.ca.profile import Urls, ca_name, issuing_builder
+from service.ca.signer import CaPublicKey
 from service.ca_roster import RECHECK, certificate_sha256
 from service.db.models import CaGeneration, Certificate, table_of
 from service.db.session import Database
@@ -39,9 +40,9 @@ class RolloverResult:
     active_from: datetime
 
 
-def key_type_of(key: SigningKey) -> CaKeyType:
+def key_type_of(key: CaPublicKey) -> CaKeyType:
     """The `CaKeyType` of an existing CA key (a rollover keeps the signer's by default)."""
-    if isinstance(key, ec.EllipticCurvePrivateKey):
+    if isinstance(key, ec.EllipticCurvePublicKey):
         return CaKeyType.P384 if key.curve.name == "secp384r1" else CaKeyType.P256
     return CaKeyType.RSA3072 if key.key_size <= 3072 else CaKeyType.RSA4096
 
@@ -90,15 +91,15 @@ def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: st
     signer = CertificateAuthority.load(ca_dir, passphrase, base_url, generation - 1)
     root_key = signer.load_root_key()
     root = signer.root_cert
-    kind = key_type or key_type_of(signer.issuing_key)
+    kind = key_type or key_type_of(signer.issuing_key.public_key())
     key = generate_key(kind)
     not_before = now - BACKDATE
     not_after = min(not_before + timedelta(days=365 * ISSUING_YEARS), root.not_valid_after_utc)
     if start >= not_after:
         raise BadRequest("the new issuing CA would expire before it starts signing")
     name = ca_name(f"certgate Issuing CA {generation}", CA_ORGANIZATION, CA_COUNTRY)
-    cert = issuing_builder(key.public_key(), name, root, new_serial(), not_before, not_after,
-                           Urls(base_url.rstrip("/"), generation)).sign(root_key, signature_hash(root_key))
+    cert = root_key.sign_certificate(issuing_builder(key.public_key(), name, root, new_serial(), not_before, not_after,
+                                                     Urls(base_url.rstrip("/"), generation)))
     paths = CaPaths(ca_dir, generation)
     _claim(paths.issuing_key)
     try:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.ca.authority import TRIAL_RSA_BITS, CertificateAuthority, init_ca, new_serial, trial_key
-from service.ca.keystore import CaKeyType, signature_hash
+from service.ca.keystore import CaKeyType
 from service.ca.lint import LeafKind, Linter
 from service.ca.profile import IssueOrder, leaf_builder
 from tests.factories import key
@@ -43,7 +43,7 @@ def linter() -> Linter:
 def _trial(ca: CertificateAuthority, name: str, leaf_kind: str, signer: Any) -> bytes:
     order = IssueOrder(key(leaf_kind, 0).public_key(), not_before=NOW, not_after=NOW + timedelta(days=90),
                        serial=new_serial(), **ORDERS[name])
-    cert = leaf_builder(order, ca.issuing_cert, ca.urls).sign(signer, signature_hash(ca.issuing_key))
+    cert = leaf_builder(order, ca.issuing_cert, ca.urls).sign(signer, ca.issuing_key.hash_algorithm)
     return cert.public_bytes(serialization.Encoding.DER)
 
 
@@ -72,6 +72,6 @@ def test_the_trial_names_the_issuers_signature_algorithm(rsa_ca: CertificateAuth
     trial = x509.load_der_x509_certificate(_trial(rsa_ca, "dv", "p256", trial_key(rsa_ca.issuing_key)))
     real = leaf_builder(IssueOrder(key("p256", 0).public_key(), not_before=NOW, not_after=NOW + timedelta(days=90),
                                    serial=new_serial(), **ORDERS["dv"]), rsa_ca.issuing_cert, rsa_ca.urls)
-    issued = real.sign(rsa_ca.issuing_key, signature_hash(rsa_ca.issuing_key))
+    issued = rsa_ca.issuing_key.sign_certificate(real)
     assert trial.signature_algorithm_oid == issued.signature_algorithm_oid
     assert trial.signature_algorithm_parameters == issued.signature_algorithm_parameters
