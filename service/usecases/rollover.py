@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select
 
 from service.audit.log import append_event
 from service.ca.authority import CA_COUNTRY, CA_ORGANIZATION, ISSUING_YEARS, CaPaths, CertificateAuthority, new_serial
-from service.ca.keystore import (CaKeyType, SigningKey, generate_key, load_certificate, signature_hash, write_certificate,
+from service.ca.keystore import (CaKeyType, generate_key, load_certificate, write_certificate,
                                  write_private_key)
 from service.ca.profile import Urls, ca_name, issuing_builder
 from service.ca.signer import CaPublicKey
