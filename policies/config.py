@@ -68,6 +68,7 @@ class Policy:
     crl_next_update_hours: int = 24
     crl_refresh_before_hours: int = 6
     ocsp_validity_hours: int = 24
+    acme_require_eab: bool = True
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -148,6 +149,7 @@ def parse_policy(data: bytes) -> Policy:
             _section(doc, "crl").get("refresh_before_hours", 6), "crl.refresh_before_hours"
         ),
         ocsp_validity_hours=_positive(_section(doc, "ocsp").get("validity_hours", 24), "ocsp.validity_hours"),
+        acme_require_eab=bool(_section(doc, "acme").get("require_eab", True)),
         raw=doc,
     )
     if policy.organization and not (policy.country and (policy.state_or_province or policy.locality)):

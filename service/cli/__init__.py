@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from service.cli.acme import acme
 from service.cli.audit import audit, certs
 from service.cli.client import submit
 from service.cli.operations import crl, exceptions
@@ -17,5 +18,5 @@ def main() -> None:
     """certgate: TLS certificates under a strict, auditable policy."""
 
 
-for command in (init, serve, token, ranges, audit, certs, crl, exceptions, submit):
+for command in (init, serve, token, ranges, audit, certs, crl, exceptions, submit, acme):
     main.add_command(command)

@@ -230,6 +230,9 @@ class CrlState(SQLModel, table=True):
     der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+# The ACME edge's tables live beside these (registered on the same metadata before the mappers are configured).
+from service.db import acme_models  # noqa: E402,F401
+
 # The hot path builds answer rows with `model_construct`, which skips the first-use hook that
 # would configure the mappers; configure them here, once, when the models are defined.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from policies.config import DEFAULT_POLICY_PATH
@@ -22,6 +22,8 @@ class Settings:
     ca_passphrase: bytes | None
     base_url: str
     max_request_bytes: int = MAX_REQUEST_BYTES
+    acme_validation_port: int = 80
+    acme_validation_hosts: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -36,4 +38,12 @@ class Settings:
             policy_file=Path(env.get("CERTGATE_POLICY_FILE") or DEFAULT_POLICY_PATH),
             ca_passphrase=passphrase.encode() if passphrase else None,
             base_url=env.get("CERTGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            acme_validation_port=int(env.get("CERTGATE_ACME_VALIDATION_PORT") or 80),
+            acme_validation_hosts=_name_map(env.get("CERTGATE_ACME_VALIDATION_HOSTS", "")),
         )
+
+
+def _name_map(text: str) -> dict[str, str]:
+    """`name=address,...` (tests and labs: where ACME validation connects for a name) as a dict."""
+    pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
+    return {name.strip().lower(): address.strip() for name, address in pairs}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -51,14 +52,20 @@ def dry_run(db: Database, judge: Judge, submission: Submission, actor: Principal
         return judge.decide(request_facts(csr, submission.validity_days), requester=actor.name, reads=reads, now=now)
 
 
+Recorded = Callable[[DirectUnit, RequestRecord, Decision], None]
+
+
 def submit_request(
-    db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime
+    db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime,
+    *, on_recorded: Recorded | None = None,
 ) -> RequestRecord:
     """Judge a CSR and act on the verdict in one transaction with its audit events.
 
     A policy refusal is stored as a `rejected` request (auditors see refusals) and then raised;
     bytes that are not a verifiable CSR leave nothing behind. The rows are written with direct
-    statements (`service.db.direct`): this is the hot path of the service.
+    statements (`service.db.direct`): this is the hot path of the service. `on_recorded` runs
+    inside the same transaction, after the rows (an edge's own state, such as an ACME order,
+    moves with the request or not at all).
 
     Raises:
         MalformedCsr, CsrSignatureInvalid: the body is not a verifiable CSR.
@@ -89,6 +96,8 @@ def submit_request(
             cert = record_certificate(unit, request, issued, actor=actor.name, now=now,
                                       cause={"grant_id": decision.grant_id, "exception_id": None}, preceded_by=[submitted])
             record = RequestRecord(request, certificate=cert)
+        if on_recorded is not None:
+            on_recorded(unit, record, decision)
     if decision.verdict is Verdict.REJECT:
         first = decision.rejections[0]
         raise PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings], request_id=request.id)

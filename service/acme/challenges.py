@@ -1,0 +1,155 @@
+"""Authorizations and challenges: reading them, a client's go-ahead, and recording a validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, or_, update
+from sqlmodel import Session, col, select
+
+from service.acme.orders import owned_order
+from service.acme.problems import AcmeProblem
+from service.audit.log import append_event
+from service.db.acme_models import AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder
+from service.db.models import table_of
+from service.db.session import Database
+from service.db.types import UtcDateTime
+
+CLAIM_SECONDS = 30  # a claimed challenge returns to the pool if its validator died
+_CHALLENGES = table_of(AcmeChallenge)
+_CLAIM = (update(_CHALLENGES)
+          .where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "processing",
+                 or_(_CHALLENGES.c.claimed_until.is_(None),
+                     _CHALLENGES.c.claimed_until < bindparam("now", type_=UtcDateTime())))
+          .values(claimed_until=bindparam("until", type_=UtcDateTime()))
+          .returning(_CHALLENGES.c.id))
+
+
+@dataclass(frozen=True)
+class AuthzView:
+    """An authorization with its challenges."""
+
+    authz: AcmeAuthorization
+    status: str
+    challenges: tuple[AcmeChallenge, ...]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A challenge one validator has claimed, with what validating it needs."""
+
+    challenge_id: str
+    kind: str
+    value: str
+    token: str
+    thumbprint: str
+
+
+def owned_authz(session: Session, account: AcmeAccount, authz_id: str) -> AcmeAuthorization:
+    """The account's authorization.
+
+    Raises:
+        AcmeProblem: 404, unauthorized.
+    """
+    authz = session.get(AcmeAuthorization, authz_id)
+    if authz is None:
+        raise AcmeProblem("malformed", "no such authorization", status=404)
+    owned_order(session, account, authz.order_id)
+    return authz
+
+
+def view_authz(session: Session, authz: AcmeAuthorization, now: datetime) -> AuthzView:
+    """The authorization as it stands (a pending one past its expiry reads `expired`)."""
+    challenges = tuple(session.exec(select(AcmeChallenge).where(AcmeChallenge.authz_id == authz.id)
+                                    .order_by(col(AcmeChallenge.type))).all())
+    status = "expired" if authz.status == "pending" and authz.expires_at <= now else authz.status
+    return AuthzView(authz, status, challenges)
+
+
+def owned_challenge(session: Session, account: AcmeAccount, challenge_id: str) -> tuple[AcmeChallenge, str]:
+    """The account's challenge and its authorization's id.
+
+    Raises:
+        AcmeProblem: 404, unauthorized.
+    """
+    challenge = session.get(AcmeChallenge, challenge_id)
+    if challenge is None:
+        raise AcmeProblem("malformed", "no such challenge", status=404)
+    return challenge, owned_authz(session, account, challenge.authz_id).id
+
+
+def respond(db: Database, account: AcmeAccount, challenge_id: str, now: datetime) -> tuple[AcmeChallenge, str]:
+    """The client says the response is in place: the challenge waits for a validator.
+
+    Raises:
+        AcmeProblem: 404, unauthorized, malformed (the authorization is no longer pending).
+    """
+    with db.write() as session:
+        challenge = session.exec(select(AcmeChallenge).where(AcmeChallenge.id == challenge_id).with_for_update()).first()
+        if challenge is None:
+            raise AcmeProblem("malformed", "no such challenge", status=404)
+        authz = owned_authz(session, account, challenge.authz_id)
+        if challenge.status == "pending":
+            if view_authz(session, authz, now).status != "pending":
+                raise AcmeProblem("malformed", f"the authorization is {authz.status}", status=400)
+            challenge.status = "processing"
+            session.add(challenge)
+            append_event(session, event="acme:challenge_started", actor=account.requester,
+                         subject=f"acme-challenge:{challenge.id}",
+                         data={"type": challenge.type, "identifier": {"type": authz.kind, "value": authz.value}}, at=now)
+        return challenge, authz.id
+
+
+def claim_next(db: Database, now: datetime) -> Claimed | None:
+    """Claim one challenge waiting for validation (any worker, any instance: one wins each)."""
+    with db.read() as session:
+        candidates = session.exec(select(AcmeChallenge.id).where(
+            AcmeChallenge.status == "processing",
+            or_(col(AcmeChallenge.claimed_until).is_(None), col(AcmeChallenge.claimed_until) < now)).limit(5)).all()
+    for challenge_id in candidates:
+        with db.direct_write() as unit:
+            won = unit.rows(_CLAIM, {"challenge_id": challenge_id, "now": now,
+                                     "until": now + timedelta(seconds=CLAIM_SECONDS)})
+        if won:
+            with db.read() as session:
+                challenge = session.get(AcmeChallenge, challenge_id)
+                assert challenge is not None
+                authz = session.get(AcmeAuthorization, challenge.authz_id)
+                assert authz is not None
+                order = session.get(AcmeOrder, authz.order_id)
+                assert order is not None
+                account = session.get(AcmeAccount, order.account_id)
+                assert account is not None
+                return Claimed(challenge.id, authz.kind, authz.value, challenge.token, account.thumbprint)
+    return None
+
+
+def record_validation(db: Database, claimed: Claimed, problem: dict[str, Any] | None, hops: list[dict[str, Any]],
+                      now: datetime) -> None:
+    """The validation's outcome: challenge, authorization and (when all are valid) the order move together."""
+    with db.write() as session:
+        challenge = session.exec(select(AcmeChallenge).where(AcmeChallenge.id == claimed.challenge_id).with_for_update()).one()
+        if challenge.status != "processing":
+            return
+        authz = session.exec(select(AcmeAuthorization).where(AcmeAuthorization.id == challenge.authz_id)
+                             .with_for_update()).one()
+        order = session.exec(select(AcmeOrder).where(AcmeOrder.id == authz.order_id).with_for_update()).one()
+        result = "invalid" if problem else "valid"
+        challenge.status, challenge.validated_at, challenge.error, challenge.record = result, now, problem, hops
+        challenge.claimed_until = None
+        authz.status = result
+        session.add_all([challenge, authz])
+        session.flush()
+        if problem is not None and order.status in ("pending", "ready"):
+            order.status, order.error = "invalid", problem
+        elif problem is None and order.status == "pending":
+            states = session.exec(select(AcmeAuthorization.status).where(AcmeAuthorization.order_id == order.id)).all()
+            if all(s == "valid" for s in states):
+                order.status = "ready"
+        session.add(order)
+        append_event(session, event="acme:challenge_validated", actor="system", subject=f"acme-challenge:{challenge.id}",
+                     data={"result": result, "type": challenge.type, "order_id": order.id,
+                           "identifier": {"type": authz.kind, "value": authz.value}, "fetched": hops,
+                           "problem": problem}, at=now)
