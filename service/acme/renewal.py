@@ -14,7 +14,6 @@ from service.acme.problems import AcmeProblem
 from service.db.acme_models import AcmeRenewalMark
 from service.db.models import Certificate
 
-RETRY_AFTER_SECONDS = 6 * 3600
 # RFC 8555 §7.6 / RFC 5280 reason codes that certgate's revocation use case knows.
 REASONS = {0: "unspecified", 1: "keyCompromise", 3: "affiliationChanged", 4: "superseded",
            5: "cessationOfOperation", 9: "privilegeWithdrawn"}

@@ -13,7 +13,7 @@ from service.acme.frontend import Caller, answer, blp, runtime, signed_request, 
 from service.acme.jws import b64decode, public_key
 from service.acme.orders import PROCESSING_RETRY_AFTER, OrderView, account_orders, finalize, new_order, owned_order, view_order
 from service.acme.problems import AcmeProblem
-from service.acme.renewal import RETRY_AFTER_SECONDS, cert_id_serial, reason_name, renewal_window, revocation_target
+from service.acme.renewal import cert_id_serial, reason_name, renewal_window, revocation_target
 from service.acme.validator import Validator
 from service.acme.wire import account_body, authz_body, challenge_body, order_body, timestamp
 from service.db.models import Certificate
@@ -198,7 +198,7 @@ def renewal_info(cert_id: str) -> Response:
     body: dict[str, object] = {"suggestedWindow": {"start": timestamp(window.start), "end": timestamp(window.end)}}
     if window.explanation:
         body["explanation"] = window.explanation
-    return answer(body, retry_after=RETRY_AFTER_SECONDS)
+    return answer(body, retry_after=rt.settings.acme_ari_retry_seconds)
 
 
 def install(app: Flask, rt: Runtime) -> None:

@@ -24,6 +24,7 @@ class Settings:
     max_request_bytes: int = MAX_REQUEST_BYTES
     acme_validation_port: int = 80
     acme_validation_hosts: Mapping[str, str] = field(default_factory=dict)
+    acme_ari_retry_seconds: int = 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +41,7 @@ class Settings:
             base_url=env.get("CERTGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             acme_validation_port=int(env.get("CERTGATE_ACME_VALIDATION_PORT") or 80),
             acme_validation_hosts=_name_map(env.get("CERTGATE_ACME_VALIDATION_HOSTS", "")),
+            acme_ari_retry_seconds=int(env.get("CERTGATE_ACME_ARI_RETRY_SECONDS") or 3600),
         )
 
 
