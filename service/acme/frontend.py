@@ -9,6 +9,8 @@ from typing import Any, cast
 
 from josepy.jwk import JWK
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from service.acme.jws import SignedRequest, jwk_of, load_key, parse, verify
@@ -17,6 +19,7 @@ from service.acme.problems import AcmeProblem
 from service.acme.validator import Validator
 from service.acme.wire import Urls
 from service.db.acme_models import AcmeAccount
+from service.db.session import is_unavailable
 from service.errors import CertgateError, ServiceUnavailable
 from service.process.runtime import Runtime
 
@@ -158,5 +161,9 @@ def _http_error(exc: HTTPException) -> Response:
 
 @blp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, (DisconnectionError, PoolTimeout)) or isinstance(exc, DBAPIError) and is_unavailable(exc):
+        log.error("database unavailable: %s", exc)
+        return _problem(AcmeProblem("serverInternal", "the database is unavailable; retry later", status=503,
+                                    retry_after=5))
     log.exception("unhandled error in the ACME edge")
     return _problem(AcmeProblem("serverInternal", "internal error; the event was logged"))
