@@ -16,6 +16,7 @@ Prints orders/s, issuances/s, the ratio, and the mean milliseconds each step of 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import importlib.util
 import json
@@ -97,8 +98,8 @@ def _acme_worker(args: tuple[str, bytes, str, float, int]) -> dict[str, Any]:
     csrs = _csrs(64)
     steps: dict[str, float] = defaultdict(float)
     done = -1  # the first order warms this client and the server's connections up; not counted
-    end = time.monotonic() + seconds
-    while done < 0 or time.monotonic() < end:
+    end = float("inf")
+    while time.monotonic() < end:
         if done == 0:
             steps.clear()
             end = time.monotonic() + seconds
@@ -153,6 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--concurrency", default="1,4,16")
+    parser.add_argument("--keep", action="store_true", help="keep the data dir and server log (printed)")
     options = parser.parse_args()
     levels = [int(c) for c in options.concurrency.split(",")]
 
@@ -168,7 +170,11 @@ def main() -> None:
 
     responder, responder_port = _responder(josepy.b64encode(jwk.thumbprint()).decode())
     pems = split_pool(csr_pool(2000))
-    with tempfile.TemporaryDirectory(prefix="certgate-bench-acme-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = tempfile.mkdtemp(prefix="certgate-bench-acme-") if options.keep else stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="certgate-bench-acme-"))
+        if options.keep:
+            print("data dir and server log:", tmp)
         work = Path(tmp)
         token = prepare_certgate(work / "data")
         from service.acme.eab import create_eab_key

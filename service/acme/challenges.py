@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from service.acme.orders import owned_order
 from service.acme.problems import AcmeProblem
+from service.acme.reads import authz_with_owner, challenges_of
 from service.audit.log import append_event
 from service.db.acme_models import AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder
 from service.db.models import table_of
@@ -60,10 +61,30 @@ def owned_authz(session: Session, account: AcmeAccount, authz_id: str) -> AcmeAu
     return authz
 
 
+def read_authz(db: Database, account: AcmeAccount, authz_id: str, now: datetime) -> AuthzView:
+    """The account's authorization as it stands, in one direct read (clients poll it).
+
+    Raises:
+        AcmeProblem: 404, unauthorized.
+    """
+    with db.direct_read() as reads:
+        found = authz_with_owner(reads, authz_id)
+        if found is None:
+            raise AcmeProblem("malformed", "no such authorization", status=404)
+        authz, owner = found
+        if owner != account.id:
+            raise AcmeProblem("unauthorized", "the authorization belongs to another account")
+        return _as_of(authz, challenges_of(reads, authz_id), now)
+
+
 def view_authz(session: Session, authz: AcmeAuthorization, now: datetime) -> AuthzView:
     """The authorization as it stands (a pending one past its expiry reads `expired`)."""
     challenges = tuple(session.exec(select(AcmeChallenge).where(AcmeChallenge.authz_id == authz.id)
                                     .order_by(col(AcmeChallenge.type))).all())
+    return _as_of(authz, challenges, now)
+
+
+def _as_of(authz: AcmeAuthorization, challenges: tuple[AcmeChallenge, ...], now: datetime) -> AuthzView:
     status = "expired" if authz.status == "pending" and authz.expires_at <= now else authz.status
     return AuthzView(authz, status, challenges)
 

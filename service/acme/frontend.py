@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from josepy.jwk import JWK
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from service.acme.jws import SignedRequest, jwk_of, load_key, parse, verify
-from service.acme.nonces import consume_nonce, issue_nonce
+from service.acme.nonces import exchange_nonce, issue_nonce
 from service.acme.problems import AcmeProblem
+from service.acme.reads import account_by_id
 from service.acme.validator import Validator
 from service.acme.wire import Urls
 from service.db.acme_models import AcmeAccount
@@ -97,7 +98,8 @@ def signed_request(*, jwk_allowed: bool = False) -> Caller:
         account = _account_of(str(signed.kid))
         key = jwk_of(account.jwk, "serverInternal")
     verify(signed, key)
-    if not consume_nonce(rt.db, signed.nonce, rt.clock()):
+    g.acme_next_nonce = exchange_nonce(rt.db, signed.nonce, rt.clock())  # one write: the answer's nonce too
+    if g.acme_next_nonce is None:
         raise AcmeProblem("badNonce", "the nonce is unknown, used or expired")
     return Caller(signed, key, account)
 
@@ -107,8 +109,8 @@ def _account_of(kid: str) -> AcmeAccount:
     rt = runtime()
     account = None
     if kid.startswith(prefix):
-        with rt.db.read() as session:
-            account = session.get(AcmeAccount, kid[len(prefix):])
+        with rt.db.direct_read() as reads:
+            account = account_by_id(reads, kid[len(prefix):])
     if account is None:
         raise AcmeProblem("accountDoesNotExist", "no account has this kid")
     if account.status != "valid":
@@ -122,7 +124,7 @@ def _acme_headers(response: Response) -> Response:
     if request.endpoint not in ("acme.directory", "acme.renewal_info"):
         try:
             rt = runtime()
-            response.headers["Replay-Nonce"] = issue_nonce(rt.db, rt.clock())
+            response.headers["Replay-Nonce"] = g.get("acme_next_nonce") or issue_nonce(rt.db, rt.clock())
         except ServiceUnavailable:
             log.error("no nonce: the database is unavailable")
         response.headers["Cache-Control"] = "no-store"

@@ -34,9 +34,14 @@ def issue_nonce(db: Database, now: datetime) -> str:
     return value
 
 
-def consume_nonce(db: Database, value: str, now: datetime) -> bool:
-    """Use a nonce up: True the first time only (one DELETE decides, whichever worker runs it)."""
+def exchange_nonce(db: Database, value: str, now: datetime) -> str | None:
+    """Use a nonce up and store the next one in the same transaction: the next nonce, or None when
+    `value` was unknown, used or expired (one DELETE decides, whichever worker or instance runs it)."""
     if len(value) > 64:
-        return False
+        return None
+    fresh = secrets.token_urlsafe(16)
     with db.direct_write() as unit:
-        return bool(unit.rows(_CONSUME, {"value": value, "now": now}))
+        if not unit.rows(_CONSUME, {"value": value, "now": now}):
+            return None
+        unit.insert(_INSERT, {"value": fresh, "expires_at": now + NONCE_TTL})
+    return fresh

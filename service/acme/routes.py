@@ -7,7 +7,7 @@ from flask import Flask, Response, request
 from sqlmodel import select
 
 from service.acme.accounts import NewAccount, change_key, create_account, principal_of, update_account
-from service.acme.challenges import owned_authz, owned_challenge, respond, view_authz
+from service.acme.challenges import owned_challenge, read_authz, respond
 from service.acme.eab import issuer_key_id
 from service.acme.frontend import Caller, answer, blp, runtime, signed_request, urls, validator
 from service.acme.jws import b64decode, public_key
@@ -128,9 +128,7 @@ def authz(authz_id: str) -> Response:
     """An authorization and its challenges (POST-as-GET)."""
     caller = signed_request()
     rt = runtime()
-    with rt.db.read() as session:
-        view = view_authz(session, owned_authz(session, caller.known, authz_id), rt.clock())
-    return answer(authz_body(urls(), view))
+    return answer(authz_body(urls(), read_authz(rt.db, caller.known, authz_id, rt.clock())))
 
 
 @blp.post("/chall/<challenge_id>")

@@ -1,0 +1,41 @@
+"""The reads every ACME request makes (its account; a polled authorization), as direct statements."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, bindparam, select
+from sqlmodel import SQLModel
+
+from service.db.acme_models import AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder
+from service.db.direct import DirectUnit
+from service.db.models import table_of
+
+M = TypeVar("M", bound=SQLModel)
+_ACCOUNTS, _AUTHZ, _CHALLENGES, _ORDERS = (table_of(m) for m in (AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder))
+_ACCOUNT = select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("id"))
+_AUTHZ_AND_OWNER = (select(_AUTHZ, _ORDERS.c.account_id.label("owner"))
+                    .join(_ORDERS, _ORDERS.c.id == _AUTHZ.c.order_id).where(_AUTHZ.c.id == bindparam("id")))
+_CHALLENGES_OF = select(_CHALLENGES).where(_CHALLENGES.c.authz_id == bindparam("id")).order_by(_CHALLENGES.c.type)
+
+
+def _row(model: type[M], table: Table, values: tuple[Any, ...]) -> M:
+    """A row built unvalidated (every value comes from the database)."""
+    return model.model_construct(**dict(zip(table.c.keys(), values)))
+
+
+def account_by_id(reads: DirectUnit, account_id: str) -> AcmeAccount | None:
+    """The account with this id."""
+    found = reads.first(_ACCOUNT, {"id": account_id})
+    return None if found is None else _row(AcmeAccount, _ACCOUNTS, found)
+
+
+def authz_with_owner(reads: DirectUnit, authz_id: str) -> tuple[AcmeAuthorization, str] | None:
+    """An authorization and the id of the account whose order it belongs to."""
+    found = reads.first(_AUTHZ_AND_OWNER, {"id": authz_id})
+    return None if found is None else (_row(AcmeAuthorization, _AUTHZ, found[:-1]), str(found[-1]))
+
+
+def challenges_of(reads: DirectUnit, authz_id: str) -> tuple[AcmeChallenge, ...]:
+    """An authorization's challenges, by type."""
+    return tuple(_row(AcmeChallenge, _CHALLENGES, r) for r in reads.rows(_CHALLENGES_OF, {"id": authz_id}))
