@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 
 from service.acme.orders import owned_order
 from service.acme.problems import AcmeProblem
-from service.acme.reads import authz_with_owner, challenges_of
-from service.audit.log import append_event
+from service.acme.reads import authz_with_owner, challenge_by_id, challenges_of, validation_input
+from service.audit.log import NewEvent, append_event, append_events
 from service.db.acme_models import AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder
 from service.db.models import table_of
 from service.db.session import Database
@@ -26,6 +26,8 @@ _CLAIM = (update(_CHALLENGES)
                      _CHALLENGES.c.claimed_until < bindparam("now", type_=UtcDateTime())))
           .values(claimed_until=bindparam("until", type_=UtcDateTime()))
           .returning(_CHALLENGES.c.id))
+_START = (update(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "pending")
+          .values(status="processing").returning(_CHALLENGES.c.id))
 
 
 @dataclass(frozen=True)
@@ -107,19 +109,23 @@ def respond(db: Database, account: AcmeAccount, challenge_id: str, now: datetime
     Raises:
         AcmeProblem: 404, unauthorized, malformed (the authorization is no longer pending).
     """
-    with db.write() as session:
-        challenge = session.exec(select(AcmeChallenge).where(AcmeChallenge.id == challenge_id).with_for_update()).first()
+    with db.direct_write() as unit:
+        challenge = challenge_by_id(unit, challenge_id)
         if challenge is None:
             raise AcmeProblem("malformed", "no such challenge", status=404)
-        authz = owned_authz(session, account, challenge.authz_id)
+        found = authz_with_owner(unit, challenge.authz_id)
+        assert found is not None  # a foreign key guarantees it
+        authz, owner = found
+        if owner != account.id:
+            raise AcmeProblem("unauthorized", "the challenge belongs to another account")
         if challenge.status == "pending":
-            if view_authz(session, authz, now).status != "pending":
+            if _as_of(authz, (), now).status != "pending":
                 raise AcmeProblem("malformed", f"the authorization is {authz.status}", status=400)
-            challenge.status = "processing"
-            session.add(challenge)
-            append_event(session, event="acme:challenge_started", actor=account.requester,
-                         subject=f"acme-challenge:{challenge.id}",
-                         data={"type": challenge.type, "identifier": {"type": authz.kind, "value": authz.value}}, at=now)
+            if unit.rows(_START, {"challenge_id": challenge.id}):
+                challenge = challenge.model_copy(update={"status": "processing"})
+                append_events(unit, [NewEvent("acme:challenge_started", account.requester, f"acme-challenge:{challenge.id}",
+                                              {"type": challenge.type, "identifier": {"type": authz.kind, "value": authz.value}},
+                                              now)])
         return challenge, authz.id
 
 
@@ -134,16 +140,8 @@ def claim_next(db: Database, now: datetime) -> Claimed | None:
             won = unit.rows(_CLAIM, {"challenge_id": challenge_id, "now": now,
                                      "until": now + timedelta(seconds=CLAIM_SECONDS)})
         if won:
-            with db.read() as session:
-                challenge = session.get(AcmeChallenge, challenge_id)
-                assert challenge is not None
-                authz = session.get(AcmeAuthorization, challenge.authz_id)
-                assert authz is not None
-                order = session.get(AcmeOrder, authz.order_id)
-                assert order is not None
-                account = session.get(AcmeAccount, order.account_id)
-                assert account is not None
-                return Claimed(challenge.id, authz.kind, authz.value, challenge.token, account.thumbprint)
+            with db.direct_read() as reads:
+                return Claimed(*validation_input(reads, challenge_id))
     return None
 
 

@@ -30,12 +30,19 @@ def create_eab_key(session: Session, *, requester: str, actor: str, now: datetim
     """
     if not requester or len(requester) > 200 or requester.startswith("acme:"):
         raise BadRequest("a requester name is 1 to 200 characters and does not start with 'acme:'")
-    key = AcmeEabKey(kid=secrets.token_urlsafe(16), requester=requester, hmac_key=secrets.token_urlsafe(32),
+    key = AcmeEabKey(kid=secrets.token_hex(16), requester=requester, hmac_key=_hmac_key(),
                      created_at=now, created_by=actor)
     session.add(key)
     append_event(session, event="acme:eab_created", actor=actor, subject=f"acme-eab:{key.kid}",
                  data={"requester": requester}, at=now)
     return EabCredentials(key.kid, key.hmac_key)
+
+
+def _hmac_key() -> str:
+    """256 random bits, base64url; never starting with '-', which command lines read as an option."""
+    while (key := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return key
 
 
 def list_eab_keys(session: Session) -> list[AcmeEabKey]:

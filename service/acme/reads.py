@@ -16,6 +16,10 @@ _ACCOUNTS, _AUTHZ, _CHALLENGES, _ORDERS = (table_of(m) for m in (AcmeAccount, Ac
 _ACCOUNT = select(_ACCOUNTS).where(_ACCOUNTS.c.id == bindparam("id"))
 _AUTHZ_AND_OWNER = (select(_AUTHZ, _ORDERS.c.account_id.label("owner"))
                     .join(_ORDERS, _ORDERS.c.id == _AUTHZ.c.order_id).where(_AUTHZ.c.id == bindparam("id")))
+_CHALLENGE = select(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("id"))
+_TO_VALIDATE = (select(_CHALLENGES.c.id, _AUTHZ.c.kind, _AUTHZ.c.value, _CHALLENGES.c.token, _ACCOUNTS.c.thumbprint)
+                .join(_AUTHZ, _AUTHZ.c.id == _CHALLENGES.c.authz_id).join(_ORDERS, _ORDERS.c.id == _AUTHZ.c.order_id)
+                .join(_ACCOUNTS, _ACCOUNTS.c.id == _ORDERS.c.account_id).where(_CHALLENGES.c.id == bindparam("id")))
 _CHALLENGES_OF = select(_CHALLENGES).where(_CHALLENGES.c.authz_id == bindparam("id")).order_by(_CHALLENGES.c.type)
 
 
@@ -39,3 +43,16 @@ def authz_with_owner(reads: DirectUnit, authz_id: str) -> tuple[AcmeAuthorizatio
 def challenges_of(reads: DirectUnit, authz_id: str) -> tuple[AcmeChallenge, ...]:
     """An authorization's challenges, by type."""
     return tuple(_row(AcmeChallenge, _CHALLENGES, r) for r in reads.rows(_CHALLENGES_OF, {"id": authz_id}))
+
+
+def challenge_by_id(reads: DirectUnit, challenge_id: str) -> AcmeChallenge | None:
+    """The challenge with this id."""
+    found = reads.first(_CHALLENGE, {"id": challenge_id})
+    return None if found is None else _row(AcmeChallenge, _CHALLENGES, found)
+
+
+def validation_input(reads: DirectUnit, challenge_id: str) -> tuple[str, str, str, str, str]:
+    """(challenge id, identifier kind, identifier value, token, account key thumbprint)."""
+    found = reads.first(_TO_VALIDATE, {"id": challenge_id})
+    assert found is not None  # foreign keys: a claimed challenge has all of these
+    return found[0], found[1], found[2], found[3], found[4]
