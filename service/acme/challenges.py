@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import JSON, bindparam, or_, select as core_select, update
 from sqlmodel import Session, col, select
 
 from service.acme.orders import owned_order
 from service.acme.problems import AcmeProblem
 from service.acme.reads import authz_with_owner, challenge_by_id, challenges_of, validation_input
-from service.audit.log import NewEvent, append_event, append_events
+from service.audit.log import NewEvent, append_events
 from service.db.acme_models import AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder
 from service.db.models import table_of
 from service.db.session import Database
@@ -26,6 +26,23 @@ _CLAIM = (update(_CHALLENGES)
                      _CHALLENGES.c.claimed_until < bindparam("now", type_=UtcDateTime())))
           .values(claimed_until=bindparam("until", type_=UtcDateTime()))
           .returning(_CHALLENGES.c.id))
+_AUTHZ, _ORDERS = table_of(AcmeAuthorization), table_of(AcmeOrder)
+_TARGET = (core_select(_CHALLENGES.c.authz_id, _AUTHZ.c.order_id, _CHALLENGES.c.type)
+           .join(_AUTHZ, _AUTHZ.c.id == _CHALLENGES.c.authz_id).where(_CHALLENGES.c.id == bindparam("challenge_id")))
+_LOCK_ORDER = core_select(_ORDERS.c.id).where(_ORDERS.c.id == bindparam("order_id")).with_for_update()
+_FINISH = (update(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "processing")
+           .values(status=bindparam("result"), validated_at=bindparam("now", type_=UtcDateTime()), claimed_until=None,
+                   error=bindparam("error", type_=JSON()), record=bindparam("record", type_=JSON()))
+           .returning(_CHALLENGES.c.id))
+_SET_AUTHZ = (update(_AUTHZ).where(_AUTHZ.c.id == bindparam("authz_id")).values(status=bindparam("result"))
+              .returning(_AUTHZ.c.id))
+_INVALIDATE_ORDER = (update(_ORDERS)
+                     .where(_ORDERS.c.id == bindparam("order_id"), or_(_ORDERS.c.status == "pending", _ORDERS.c.status == "ready"))
+                     .values(status="invalid", error=bindparam("error", type_=JSON())).returning(_ORDERS.c.id))
+_OTHER_PENDING = (core_select(_AUTHZ.c.id).where(_AUTHZ.c.order_id == _ORDERS.c.id, _AUTHZ.c.status != "valid")
+                  .correlate(_ORDERS).exists())
+_READY_ORDER = (update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"), _ORDERS.c.status == "pending", ~_OTHER_PENDING)
+                .values(status="ready").returning(_ORDERS.c.id))
 _START = (update(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "pending")
           .values(status="processing").returning(_CHALLENGES.c.id))
 
@@ -147,28 +164,26 @@ def claim_next(db: Database, now: datetime) -> Claimed | None:
 
 def record_validation(db: Database, claimed: Claimed, problem: dict[str, Any] | None, hops: list[dict[str, Any]],
                       now: datetime) -> None:
-    """The validation's outcome: challenge, authorization and (when all are valid) the order move together."""
-    with db.write() as session:
-        challenge = session.exec(select(AcmeChallenge).where(AcmeChallenge.id == claimed.challenge_id).with_for_update()).one()
-        if challenge.status != "processing":
-            return
-        authz = session.exec(select(AcmeAuthorization).where(AcmeAuthorization.id == challenge.authz_id)
-                             .with_for_update()).one()
-        order = session.exec(select(AcmeOrder).where(AcmeOrder.id == authz.order_id).with_for_update()).one()
-        result = "invalid" if problem else "valid"
-        challenge.status, challenge.validated_at, challenge.error, challenge.record = result, now, problem, hops
-        challenge.claimed_until = None
-        authz.status = result
-        session.add_all([challenge, authz])
-        session.flush()
-        if problem is not None and order.status in ("pending", "ready"):
-            order.status, order.error = "invalid", problem
-        elif problem is None and order.status == "pending":
-            states = session.exec(select(AcmeAuthorization.status).where(AcmeAuthorization.order_id == order.id)).all()
-            if all(s == "valid" for s in states):
-                order.status = "ready"
-        session.add(order)
-        append_event(session, event="acme:challenge_validated", actor="system", subject=f"acme-challenge:{challenge.id}",
-                     data={"result": result, "type": challenge.type, "order_id": order.id,
-                           "identifier": {"type": authz.kind, "value": authz.value}, "fetched": hops,
-                           "problem": problem}, at=now)
+    """The validation's outcome: challenge, authorization and (when all are valid) the order move together.
+
+    The order row is locked first, so two authorizations of one order validated at once by two
+    workers serialise, and the second sees the first's result when it decides on `ready`.
+    """
+    result = "invalid" if problem else "valid"
+    with db.direct_write() as unit:
+        target = unit.first(_TARGET, {"challenge_id": claimed.challenge_id})
+        assert target is not None  # foreign keys
+        authz_id, order_id, challenge_type = target
+        unit.rows(_LOCK_ORDER, {"order_id": order_id})
+        if not unit.rows(_FINISH, {"challenge_id": claimed.challenge_id, "result": result, "now": now, "error": problem,
+                                   "record": hops}):
+            return  # another validator finished it first
+        unit.rows(_SET_AUTHZ, {"authz_id": authz_id, "result": result})
+        if problem is not None:
+            unit.rows(_INVALIDATE_ORDER, {"order_id": order_id, "error": problem})
+        else:
+            unit.rows(_READY_ORDER, {"order_id": order_id})
+        append_events(unit, [NewEvent("acme:challenge_validated", "system", f"acme-challenge:{claimed.challenge_id}",
+                                      {"result": result, "type": challenge_type, "order_id": order_id,
+                                       "identifier": {"type": claimed.kind, "value": claimed.value}, "fetched": hops,
+                                       "problem": problem}, now)])

@@ -32,6 +32,9 @@ PROCESSING_RETRY_AFTER = 30  # seconds: an order waiting for approvers
 CHALLENGE_TYPES = ("http-01",)
 MAX_IDENTIFIERS = 100
 _ORDERS = table_of(AcmeOrder)
+_INSERT_ORDER = _ORDERS.insert()
+_INSERT_AUTHZ = table_of(AcmeAuthorization).insert()
+_INSERT_CHALLENGE = table_of(AcmeChallenge).insert()
 _FINALIZE = (update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"), _ORDERS.c.status == "ready")
              .values(status=bindparam("status"), request_id=bindparam("request_id"), error=bindparam("error", type_=JSON()))
              .returning(_ORDERS.c.id))
@@ -75,25 +78,21 @@ def new_order(db: Database, account: AcmeAccount, payload: dict[str, Any], repla
     replaces = payload.get("replaces")
     if replaces is not None and (not isinstance(replaces, str) or not replaces_ok):
         raise AcmeProblem("malformed", "replaces does not name a certificate of this account")
-    with db.write() as session:
-        order = AcmeOrder(id=str(uuid.uuid4()), account_id=account.id, status="pending",
-                          identifiers=[{"type": k, "value": v} for k, v in identifiers], expires_at=now + ORDER_LIFETIME,
-                          replaces=replaces, created_at=now)
-        session.add(order)
-        session.flush()
-        authz_ids = []
-        for kind, value in identifiers:
-            authz = AcmeAuthorization(id=str(uuid.uuid4()), order_id=order.id, kind=kind, value=value, status="pending",
-                                      expires_at=order.expires_at)
-            session.add(authz)
-            session.flush()
-            for challenge_type in CHALLENGE_TYPES:
-                session.add(AcmeChallenge(id=str(uuid.uuid4()), authz_id=authz.id, type=challenge_type,
-                                          token=secrets.token_urlsafe(32), status="pending"))
-            authz_ids.append(authz.id)
-        append_event(session, event="acme:order_created", actor=account.requester, subject=f"acme-order:{order.id}",
-                     data={"account_id": account.id, "identifiers": order.identifiers, "replaces": replaces}, at=now)
-        return OrderView(order, "pending", tuple(authz_ids), None, None)
+    order = AcmeOrder.model_construct(
+        id=str(uuid.uuid4()), account_id=account.id, status="pending", identifiers=[{"type": k, "value": v} for k, v in identifiers],
+        expires_at=now + ORDER_LIFETIME, error=None, request_id=None, replaces=replaces, created_at=now)
+    authz_rows: list[dict[str, Any]] = [{"id": str(uuid.uuid4()), "order_id": order.id, "kind": kind, "value": value, "status": "pending",
+                   "expires_at": order.expires_at} for kind, value in identifiers]
+    challenge_rows = [{"id": str(uuid.uuid4()), "authz_id": a["id"], "type": challenge_type, "token": secrets.token_urlsafe(32),
+                       "status": "pending"} for a in authz_rows for challenge_type in CHALLENGE_TYPES]
+    with db.direct_write() as unit:
+        unit.insert(_INSERT_ORDER, order.model_dump())
+        unit.insert_many(_INSERT_AUTHZ, authz_rows)
+        unit.insert_many(_INSERT_CHALLENGE, challenge_rows)
+        append_events(unit, [NewEvent("acme:order_created", account.requester, f"acme-order:{order.id}",
+                                      {"account_id": account.id, "identifiers": order.identifiers, "replaces": replaces},
+                                      now)])
+    return OrderView(order, "pending", tuple(str(a["id"]) for a in sorted(authz_rows, key=lambda a: str(a["value"]))), None, None)
 
 
 def owned_order(session: Session, account: AcmeAccount, order_id: str) -> AcmeOrder:
