@@ -15,6 +15,7 @@ from policies.decision import Decision, Verdict
 from service.acme.accounts import principal_of
 from service.acme.identifiers import IdentifierRefused, checked_identifier
 from service.acme.problems import AcmeProblem, subproblem
+from service.acme.reads import authz_ids_of, order_by_id, request_outcome
 from service.audit.log import NewEvent, append_event, append_events
 from service.csr import load_csr
 from service.db.acme_models import AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder
@@ -109,22 +110,36 @@ def owned_order(session: Session, account: AcmeAccount, order_id: str) -> AcmeOr
     return order
 
 
-def view_order(session: Session, order: AcmeOrder, now: datetime) -> OrderView:
-    """The order with its status as it stands: a processing order follows its request's review."""
-    authz_ids = tuple(session.exec(select(AcmeAuthorization.id).where(AcmeAuthorization.order_id == order.id)
-                                   .order_by(col(AcmeAuthorization.value))).all())
-    status, error, serial = order.status, order.error, None
-    if order.request_id is not None:
+def read_order(db: Database, account: AcmeAccount, order_id: str, now: datetime) -> OrderView:
+    """The account's order as it stands, in direct reads (clients poll it while approvers decide).
+
+    Raises:
+        AcmeProblem: 404, unauthorized.
+    """
+    with db.direct_read() as reads:
+        order = order_by_id(reads, order_id)
+        if order is None:
+            raise AcmeProblem("malformed", "no such order", status=404)
+        if order.account_id != account.id:
+            raise AcmeProblem("unauthorized", "the order belongs to another account")
+        authz_ids = authz_ids_of(reads, order_id)
+        outcome = request_outcome(reads, order.request_id) if order.request_id is not None else None
+    if outcome is None:
+        if order.status in ("pending", "ready") and order.expires_at <= now:
+            return OrderView(order, "invalid", authz_ids, _EXPIRED, None)
+        return OrderView(order, order.status, authz_ids, order.error, None)
+    status, serial = outcome
+    if status == RequestStatus.ISSUED:
+        return OrderView(order, "valid", authz_ids, None, serial)
+    if status == RequestStatus.PENDING_EXCEPTION or order.status == "invalid":
+        return OrderView(order, order.status, authz_ids, order.error, None)
+    with db.read() as session:  # rare: a review ended without a certificate
         request = session.get(CertificateRequest, order.request_id)
         assert request is not None
-        if request.status == RequestStatus.ISSUED:
-            serial = session.exec(select(Certificate.serial_number).where(Certificate.request_id == request.id)).first()
-            status = "valid"
-        elif request.status != RequestStatus.PENDING_EXCEPTION and status != "invalid":
-            status, error = "invalid", _refusal(session, request)
-    elif status in ("pending", "ready") and order.expires_at <= now:
-        status, error = "invalid", {"type": "urn:ietf:params:acme:error:malformed", "detail": "the order expired"}
-    return OrderView(order, status, authz_ids, error, serial)
+        return OrderView(order, "invalid", authz_ids, _refusal(session, request), None)
+
+
+_EXPIRED = {"type": "urn:ietf:params:acme:error:malformed", "detail": "the order expired"}
 
 
 def _refusal(session: Session, request: CertificateRequest) -> dict[str, Any]:
@@ -151,8 +166,7 @@ def finalize(db: Database, judge: Judge, issuer: Issuer, account: AcmeAccount, o
     Raises:
         AcmeProblem: orderNotReady, badCSR, rejectedIdentifier, unauthorized, 404.
     """
-    with db.read() as session:
-        current = view_order(session, owned_order(session, account, order_id), now)
+    current = read_order(db, account, order_id, now)
     if current.status != "ready":
         raise AcmeProblem("orderNotReady", f"the order is {current.status}, not ready")
     try:
@@ -181,8 +195,7 @@ def finalize(db: Database, judge: Judge, issuer: Issuer, account: AcmeAccount, o
         raise AcmeProblem(kind, f"{exc.code}: {exc.message}") from exc
     except LintFailed as exc:
         raise AcmeProblem("badCSR", f"lint_failed: {exc.message}") from exc
-    with db.read() as session:
-        return view_order(session, owned_order(session, account, order_id), now)
+    return read_order(db, account, order_id, now)
 
 
 def _csr_problem(decision: Decision) -> dict[str, Any]:

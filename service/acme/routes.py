@@ -11,7 +11,7 @@ from service.acme.challenges import owned_challenge, read_authz, respond
 from service.acme.eab import issuer_key_id
 from service.acme.frontend import Caller, answer, blp, runtime, signed_request, urls, validator
 from service.acme.jws import b64decode, public_key
-from service.acme.orders import PROCESSING_RETRY_AFTER, OrderView, account_orders, finalize, new_order, owned_order, view_order
+from service.acme.orders import PROCESSING_RETRY_AFTER, OrderView, account_orders, finalize, new_order, read_order
 from service.acme.problems import AcmeProblem
 from service.acme.renewal import cert_id_serial, reason_name, renewal_window, revocation_target
 from service.acme.validator import Validator
@@ -109,9 +109,7 @@ def order(order_id: str) -> Response:
     """An order as it stands (POST-as-GET)."""
     caller = signed_request()
     rt = runtime()
-    with rt.db.read() as session:
-        view = view_order(session, owned_order(session, caller.known, order_id), rt.clock())
-    return _order_answer(view)
+    return _order_answer(read_order(rt.db, caller.known, order_id, rt.clock()))
 
 
 @blp.post("/order/<order_id>/finalize")
