@@ -61,6 +61,7 @@ class Claimed:
     """A challenge one validator has claimed, with what validating it needs."""
 
     challenge_id: str
+    type: str
     kind: str
     value: str
     token: str

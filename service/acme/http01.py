@@ -26,7 +26,7 @@ class Fetched:
     hops: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _address(host: str, port: int, hosts: Mapping[str, str]) -> str:
+def connect_address(host: str, port: int, hosts: Mapping[str, str]) -> str:
     """Where to connect for `host`: the override (tests and labs), the IP itself, or DNS."""
     override = hosts.get(host.lower())
     if override:
@@ -53,7 +53,7 @@ def fetch_http01(host: str, token: str, *, port: int, hosts: Mapping[str, str],
         hop: dict[str, Any] = {"url": url, "port": hop_port}
         fetched.hops.append(hop)
         try:
-            address = _address(parts.hostname, hop_port, hosts)
+            address = connect_address(parts.hostname, hop_port, hosts)
             hop["address"] = address
             connection = http.client.HTTPConnection(address, hop_port, timeout=max(0.1, deadline - time.monotonic()))
             try:

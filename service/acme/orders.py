@@ -30,7 +30,7 @@ from service.usecases.submit import RequestRecord, Submission, submit_request
 
 ORDER_LIFETIME = timedelta(days=7)
 PROCESSING_RETRY_AFTER = 30  # seconds: an order waiting for approvers
-CHALLENGE_TYPES = ("http-01",)
+CHALLENGE_TYPES = ("http-01", "tls-alpn-01")
 MAX_IDENTIFIERS = 100
 _ORDERS = table_of(AcmeOrder)
 _INSERT_ORDER = _ORDERS.insert()

@@ -23,7 +23,7 @@ _REQUEST_OUTCOME = (select(_REQUESTS.c.status, _CERTIFICATES.c.serial_number)
                     .outerjoin(_CERTIFICATES, _CERTIFICATES.c.request_id == _REQUESTS.c.id)
                     .where(_REQUESTS.c.id == bindparam("id")))
 _CHALLENGE = select(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("id"))
-_TO_VALIDATE = (select(_CHALLENGES.c.id, _AUTHZ.c.kind, _AUTHZ.c.value, _CHALLENGES.c.token, _ACCOUNTS.c.thumbprint)
+_TO_VALIDATE = (select(_CHALLENGES.c.id, _CHALLENGES.c.type, _AUTHZ.c.kind, _AUTHZ.c.value, _CHALLENGES.c.token, _ACCOUNTS.c.thumbprint)
                 .join(_AUTHZ, _AUTHZ.c.id == _CHALLENGES.c.authz_id).join(_ORDERS, _ORDERS.c.id == _AUTHZ.c.order_id)
                 .join(_ACCOUNTS, _ACCOUNTS.c.id == _ORDERS.c.account_id).where(_CHALLENGES.c.id == bindparam("id")))
 _CHALLENGES_OF = select(_CHALLENGES).where(_CHALLENGES.c.authz_id == bindparam("id")).order_by(_CHALLENGES.c.type)
@@ -57,11 +57,11 @@ def challenge_by_id(reads: DirectUnit, challenge_id: str) -> AcmeChallenge | Non
     return None if found is None else _row(AcmeChallenge, _CHALLENGES, found)
 
 
-def validation_input(reads: DirectUnit, challenge_id: str) -> tuple[str, str, str, str, str]:
-    """(challenge id, identifier kind, identifier value, token, account key thumbprint)."""
+def validation_input(reads: DirectUnit, challenge_id: str) -> tuple[str, str, str, str, str, str]:
+    """(challenge id, challenge type, identifier kind, identifier value, token, account key thumbprint)."""
     found = reads.first(_TO_VALIDATE, {"id": challenge_id})
     assert found is not None  # foreign keys: a claimed challenge has all of these
-    return found[0], found[1], found[2], found[3], found[4]
+    return found[0], found[1], found[2], found[3], found[4], found[5]
 
 
 def order_by_id(reads: DirectUnit, order_id: str) -> AcmeOrder | None:

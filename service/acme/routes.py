@@ -200,5 +200,6 @@ def renewal_info(cert_id: str) -> Response:
 def install(app: Flask, rt: Runtime) -> None:
     """Mount the ACME edge and give the process its validator."""
     app.extensions["certgate_acme_validator"] = Validator(
-        rt.db, port=rt.settings.acme_validation_port, hosts=rt.settings.acme_validation_hosts, clock=rt.clock)
+        rt.db, port=rt.settings.acme_validation_port, hosts=rt.settings.acme_validation_hosts, clock=rt.clock,
+        tls_port=rt.settings.acme_tls_alpn_port)
     app.register_blueprint(blp)

@@ -12,6 +12,7 @@ from typing import Any
 from service.acme.challenges import Claimed, claim_next, record_validation
 from service.acme.http01 import fetch_http01
 from service.acme.problems import ERROR_NS
+from service.acme.tls_alpn import check_tls_alpn01
 from service.db.session import Database
 
 log = logging.getLogger("certgate.acme")
@@ -21,9 +22,11 @@ IDLE_POLL_SECONDS = 1.0  # another worker's or instance's challenges are found w
 class Validator:
     """Validates challenges off the request path; a challenge POST only wakes it up."""
 
-    def __init__(self, db: Database, *, port: int, hosts: Mapping[str, str], clock: Callable[[], datetime]) -> None:
+    def __init__(self, db: Database, *, port: int, hosts: Mapping[str, str], clock: Callable[[], datetime],
+                 tls_port: int = 443) -> None:
         self.db = db
         self.port = port
+        self.tls_port = tls_port
         self.hosts = dict(hosts)
         self.clock = clock
         self._wake = threading.Event()
@@ -60,10 +63,15 @@ class Validator:
         return True
 
     def validate(self, claimed: Claimed) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """Fetch the key authorization and compare (RFC 8555 §8.3: trailing whitespace is ignored)."""
-        fetched = fetch_http01(claimed.value, claimed.token, port=self.port, hosts=self.hosts)
+        """http-01: fetch the key authorization and compare (RFC 8555 §8.3: trailing whitespace is
+        ignored); tls-alpn-01: the proof certificate (RFC 8737)."""
         expected = f"{claimed.token}.{claimed.thumbprint}".encode()
-        if fetched.problem is None and fetched.body is not None and fetched.body.rstrip() != expected:
+        if claimed.type == "tls-alpn-01":
+            fetched = check_tls_alpn01(claimed.kind, claimed.value, expected.decode(), port=self.tls_port, hosts=self.hosts)
+        else:
+            fetched = fetch_http01(claimed.value, claimed.token, port=self.port, hosts=self.hosts)
+        wrong = fetched.body is not None and fetched.body.rstrip() != expected
+        if claimed.type == "http-01" and fetched.problem is None and wrong:
             fetched.problem = ("incorrectResponse", "the key authorization fetched is not the expected one")
         if fetched.problem is None:
             return None, list(fetched.hops)

@@ -25,6 +25,7 @@ class Settings:
     acme_validation_port: int = 80
     acme_validation_hosts: Mapping[str, str] = field(default_factory=dict)
     acme_ari_retry_seconds: int = 3600
+    acme_tls_alpn_port: int = 443
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,6 +43,7 @@ class Settings:
             acme_validation_port=int(env.get("CERTGATE_ACME_VALIDATION_PORT") or 80),
             acme_validation_hosts=_name_map(env.get("CERTGATE_ACME_VALIDATION_HOSTS", "")),
             acme_ari_retry_seconds=int(env.get("CERTGATE_ACME_ARI_RETRY_SECONDS") or 3600),
+            acme_tls_alpn_port=int(env.get("CERTGATE_ACME_TLS_ALPN_PORT") or 443),
         )
 
 

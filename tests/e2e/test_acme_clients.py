@@ -30,6 +30,7 @@ class AcmeLab:
     server: LiveServer
     port: int
     home: Path
+    tls_port: int
 
     @property
     def directory(self) -> str:
@@ -85,13 +86,13 @@ class AcmeLab:
 
 
 def _lab(tmp: Path, database_url: str | None) -> AcmeLab:
-    port = free_port()
+    port, tls_port = free_port(), free_port()
     hosts = ",".join(f"{n}=127.0.0.1" for n in (NAME, OWNED_IP, UNOWNED_IP, REJECTED_IP))
     server = start_server(tmp, database_url=database_url, serve_args=["--tls"], token_keys=["approver"],
                           extra_env={"CERTGATE_ACME_VALIDATION_PORT": str(port), "CERTGATE_ACME_VALIDATION_HOSTS": hosts,
-                                     "CERTGATE_ACME_ARI_RETRY_SECONDS": "0"})
+                                     "CERTGATE_ACME_ARI_RETRY_SECONDS": "0", "CERTGATE_ACME_TLS_ALPN_PORT": str(tls_port)})
     server.cli("ranges", "add", "1.2.3.0/24")
-    return AcmeLab(server, port, tmp)
+    return AcmeLab(server, port, tmp, tls_port)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -208,15 +209,18 @@ def test_a_1024_bit_csr_is_refused_with_bad_csr(lab: AcmeLab, tmp_path: Path) ->
 
 
 @pytest.mark.skipif(shutil.which("lego") is None, reason="lego is not installed (.ci/run installs it)")
-def test_lego_gets_a_certificate(lab: AcmeLab) -> None:
+@pytest.mark.parametrize("challenge", ["http-01", "tls-alpn-01"])
+def test_lego_gets_a_certificate(lab: AcmeLab, challenge: str) -> None:
     _sqlite_only(lab)
-    kid, hmac_key = lab.eab("erin")
+    kid, hmac_key = lab.eab(f"erin-{challenge}")
+    solver = (["--http", "--http.port", f"127.0.0.1:{lab.port}"] if challenge == "http-01"
+              else ["--tls", "--tls.port", f"127.0.0.1:{lab.tls_port}"])
+    path = lab.home / f"lego-{challenge}"
     done = subprocess.run(["lego", "--server", lab.directory, "--accept-tos", "--email", "erin@example.com", "--eab",
-                           "--kid", kid, "--hmac", hmac_key, "--http", "--http.port", f"127.0.0.1:{lab.port}",
-                           "-d", NAME, "--path", str(lab.home / "lego"), "run"],
+                           "--kid", kid, "--hmac", hmac_key, *solver, "-d", NAME, "--path", str(path), "run"],
                           env=lab.env(), text=True, capture_output=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
-    cert = lab.home / "lego" / "certificates" / f"{NAME}.crt"
+    cert = path / "certificates" / f"{NAME}.crt"
     verified = subprocess.run(["openssl", "verify", "-CAfile", str(lab.server.data_dir / "ca" / "root.pem"),
                                "-untrusted", str(cert), str(cert)], text=True, capture_output=True, timeout=30)
     assert verified.returncode == 0, verified.stdout + verified.stderr
