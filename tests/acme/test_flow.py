@@ -135,3 +135,29 @@ def test_ari_window_is_the_last_third_then_now_after_revocation(account: AcmeTes
     assert now_window["end"] <= acme_runtime.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
     again = account.post("/revoke-cert", {"certificate": b64(leaf.public_bytes(Encoding.DER)), "reason": 4})
     assert again.get_json()["type"] == "urn:ietf:params:acme:error:alreadyRevoked"
+
+
+def test_revoke_cert_signed_with_the_certificate_key(account: AcmeTestClient, http01: Responder, http: FlaskClient,
+                                                     acme_runtime: Runtime) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from josepy.jwk import JWKEC
+
+    from tests.acme.client import new_key
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    _, order = ready_order(account, http01, NAME)
+    done = finalize(account, order, csr_der(NAME, key=key)).get_json()
+    der = x509.load_pem_x509_certificates(account.post(done["certificate"]).data)[0].public_bytes(Encoding.DER)
+    stranger = AcmeTestClient(http, new_key())
+    refused = stranger.post("/revoke-cert", {"certificate": b64(der), "reason": 1}, use_jwk=True)
+    assert refused.status_code == 403 and refused.get_json()["type"].endswith(":unauthorized")
+    holder = AcmeTestClient(http, JWKEC(key=key))
+    assert holder.post("/revoke-cert", {"certificate": b64(der), "reason": 1}, use_jwk=True).status_code == 200
+    with acme_runtime.db.read() as session:
+        from sqlmodel import select
+
+        from service.db.models import Certificate, CompromisedKey
+
+        assert session.exec(select(Certificate)).one().revocation_reason == "keyCompromise"
+        assert session.exec(select(CompromisedKey)).one() is not None
