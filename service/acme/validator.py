@@ -32,6 +32,8 @@ class Validator:
         self._wake = threading.Event()
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def kick(self) -> None:
         """Make sure this process' thread runs (threads do not survive a fork), and wake it."""
@@ -39,11 +41,19 @@ class Validator:
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._wake = threading.Event()
-                threading.Thread(target=self._loop, name="acme-validator", daemon=True).start()
+                self._thread = threading.Thread(target=self._loop, name="acme-validator", daemon=True)
+                self._thread.start()
         self._wake.set()
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """End this process' thread (an app that is dropped, as in tests; a server's end with it)."""
+        self._stopped = True
+        self._wake.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout)
+
     def _loop(self) -> None:
-        while True:
+        while not self._stopped:
             try:
                 busy = self.run_once()
             except Exception:  # noqa: BLE001 - the thread must outlive a database outage

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.acme.eab import create_eab_key
+from service.acme.validator import Validator
 from service.process.config import Settings
 from service.process.runtime import Runtime
 from service.usecases.ranges import add_range
@@ -40,11 +41,19 @@ def acme_runtime(settings: Settings, clock: FakeClock, http01: Responder) -> Ite
 
 
 @pytest.fixture
-def acme_app(acme_runtime: Runtime) -> Flask:
-    """The app over the ACME runtime."""
+def acme_app(acme_runtime: Runtime) -> Iterator[Flask]:
+    """The app over the ACME runtime; its validator thread ends with the test."""
     from service.process.app import create_app
 
-    return create_app(acme_runtime.settings, runtime=acme_runtime)
+    app = create_app(acme_runtime.settings, runtime=acme_runtime)
+    yield app
+    stop_validator(app)
+
+
+def stop_validator(app: Flask) -> None:
+    """End the app's validator thread before its database goes away."""
+    validator: Validator = app.extensions["certgate_acme_validator"]
+    validator.stop()
 
 
 @pytest.fixture
