@@ -83,6 +83,7 @@ class Policy:
     crl_refresh_before_hours: int = 6
     ocsp_validity_hours: int = 24
     address_rule: AddressRule = AddressRule.BASELINE_REQUIREMENTS
+    acme_require_eab: bool = True
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -188,6 +189,7 @@ def parse_policy(data: bytes) -> Policy:
         ),
         ocsp_validity_hours=_positive(_section(doc, "ocsp").get("validity_hours", 24), "ocsp.validity_hours"),
         address_rule=_address_rule(_section(doc, "addresses")),
+        acme_require_eab=bool(_section(doc, "acme").get("require_eab", True)),
         raw=doc,
     )
     if policy.organization and not (policy.country and (policy.state_or_province or policy.locality)):

@@ -12,6 +12,7 @@ from policies.config import Policy
 from policies.decision import Decision, Finding, Severity, Verdict
 from policies.engine import EvaluationContext, GrantFacts, OwnedRanges, evaluate, named_dns
 from policies.facts import RequestFacts
+from policies.names import name_not_allowed_reason
 from policies.suffixes import PublicSuffixes
 from service.caa import CaaResolver
 from service.change_heads import ChangeHeads
@@ -53,6 +54,11 @@ class Judge:
     def policy(self) -> Policy:
         """The policy in force."""
         return self.loaded.policy
+
+    def name_refusal(self, name: str) -> str | None:
+        """Why `name` may never be certified (`name_not_allowed`: internal, a public suffix, bad
+        syntax), or None; ownership is not judged here. The ACME edge asks this at new-order."""
+        return name_not_allowed_reason(name, self.suffixes, allow_internal=self.policy.names.allow_internal)
 
     def decide(self, facts: RequestFacts, *, requester: str, reads: DirectUnit, now: datetime) -> Decision:
         """The decision for `facts`, counting the requester's active renewal grants and CAA.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from service.cli.acme import acme
 from service.cli.audit import audit, certs
 from service.cli.backup import backup, restore
 from service.cli.ca import ca
@@ -31,5 +32,5 @@ def main() -> None:
     """certgate: TLS certificates under a strict, auditable policy."""
 
 
-for command in (init, serve, token, ranges, domains, audit, certs, crl, exceptions, submit, ca, backup, restore):
+for command in (init, serve, token, ranges, domains, audit, certs, crl, exceptions, submit, ca, backup, restore, acme):
     main.add_command(command)

@@ -292,6 +292,9 @@ class CaGeneration(SQLModel, table=True):
     created_by: str = Field(max_length=200)
 
 
+# The ACME edge's tables live beside these (registered on the same metadata before the mappers are configured).
+from service.db import acme_models  # noqa: E402,F401
+
 # The hot path builds answer rows with `model_construct`, which skips the first-use hook that
 # would configure the mappers; configure them here, once, when the models are defined.
 

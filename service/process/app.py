@@ -9,6 +9,7 @@ from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
 from service.api import audit, batches, certificates, domains, exceptions, health, pki, policy, ranges, requests, revocation
+from service.acme.routes import install as install_acme
 from service.api.errors import register_error_handlers
 from service.api.schemas import ErrorSchema
 from service.process.config import Settings
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
     for module_bp in (pki.blp, revocation.blp, health.blp):
         app.register_blueprint(module_bp)
     install_console(app, rt)
+    install_acme(app, rt)
     install_observability(app)
 
     @app.after_request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from policies.config import DEFAULT_POLICY_PATH
@@ -30,6 +30,10 @@ class Settings:
     max_batch_bytes: int = MAX_BATCH_BYTES
     caa_resolvers: str = ""
     pkcs11: TokenConfig | None = None  # CA keys in a PKCS#11 token (`init --hsm`); None: file keys
+    acme_validation_port: int = 80
+    acme_validation_hosts: Mapping[str, str] = field(default_factory=dict)
+    acme_ari_retry_seconds: int = 3600
+    acme_tls_alpn_port: int = 443
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,3 +86,14 @@ def _token_config(env: Mapping[str, str]) -> TokenConfig | None:
         issuing_label=env.get("CERTGATE_PKCS11_ISSUING_LABEL") or "certgate-issuing",
         ocsp_label=env.get("CERTGATE_PKCS11_OCSP_LABEL") or None,
     )
+            acme_validation_port=int(env.get("CERTGATE_ACME_VALIDATION_PORT") or 80),
+            acme_validation_hosts=_name_map(env.get("CERTGATE_ACME_VALIDATION_HOSTS", "")),
+            acme_ari_retry_seconds=int(env.get("CERTGATE_ACME_ARI_RETRY_SECONDS") or 3600),
+            acme_tls_alpn_port=int(env.get("CERTGATE_ACME_TLS_ALPN_PORT") or 443),
+        )
+
+
+def _name_map(text: str) -> dict[str, str]:
+    """`name=address,...` (tests and labs: where ACME validation connects for a name) as a dict."""
+    pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
+    return {name.strip().lower(): address.strip() for name, address in pairs}

@@ -52,6 +52,9 @@ def _post_fork(_server: Any, worker: Any) -> None:
     runtime: Runtime = worker.app.application.extensions["certgate"]
     runtime.db.engine.dispose(close=False)
     runtime.db.checkpoint_in_background()
+    validator = worker.app.application.extensions.get("certgate_acme_validator")
+    if validator is not None:
+        validator.kick()  # every worker validates ACME challenges that any worker or instance accepted
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

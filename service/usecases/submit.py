@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -64,9 +66,12 @@ def dry_run(db: Database, judge: Judge, submission: Submission, actor: Principal
         return judge.decide(request_facts(csr, submission.validity_days), requester=actor.name, reads=reads, now=now)
 
 
+Recorded = Callable[[DirectUnit, RequestRecord, Decision], None]
+
+
 def submit_request(
     db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime,
-    *, idempotency_key: str | None = None,
+    *, idempotency_key: str | None = None, on_recorded: Recorded | None = None,
 ) -> RequestRecord:
     """Judge a CSR and act on the verdict in one transaction with its audit events.
 
@@ -75,7 +80,9 @@ def submit_request(
     statements (`service.db.direct`): this is the hot path of the service. With an
     `idempotency_key`, a repeat of the same submission by the same requester answers the first
     result again (the same request, its certificate or exception, or its refusal) and writes nothing.
-    A batch (`service.usecases.batch`) runs the very same three steps for each item: `examine`,
+    `on_recorded` runs inside the same transaction, after the rows and events (an edge's own state,
+    such as an ACME order, moves with the request or not at all). A batch
+    (`service.usecases.batch`) runs the very same three steps for each item: `examine`,
     `sign_judged`, `record_judged`.
 
     Raises:
@@ -88,13 +95,13 @@ def submit_request(
     key = None
     if idempotency_key is not None:
         key = IdempotencyKey.of(actor.name, SUBMIT_SCOPE, idempotency_key, submission.fingerprint())
-    return replay_or_run(db, key, now, lambda: _submit(db, judge, issuer, submission, actor, now, key),
+    return replay_or_run(db, key, now, lambda: _submit(db, judge, issuer, submission, actor, now, key, on_recorded),
                          lambda outcome: replay_request(db, outcome))
 
 
 def _submit(
     db: Database, judge: Judge, issuer: Issuer, submission: Submission, actor: Principal, now: datetime,
-    key: IdempotencyKey | None,
+    key: IdempotencyKey | None, on_recorded: Recorded | None = None,
 ) -> RequestRecord:
     with db.direct_read() as reads:
         judged = examine(judge, submission, actor, reads, now)
@@ -105,6 +112,8 @@ def _submit(
         if key is not None:  # before the audit append: a racing twin fails here and replays this one
             record_key(unit, key, now, request_id=record.request.id, answer=refused_answer(refused))
         append_events(unit, events)
+        if on_recorded is not None:
+            on_recorded(unit, record, judged.decision)
     if refused is not None:
         raise refused
     return record

@@ -1,0 +1,190 @@
+"""Authorizations and challenges: reading them, a client's go-ahead, and recording a validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, bindparam, or_, select as core_select, update
+from sqlmodel import Session, col, select
+
+from service.acme.orders import owned_order
+from service.acme.problems import AcmeProblem
+from service.acme.reads import authz_with_owner, challenge_by_id, challenges_of, validation_input
+from service.audit.log import NewEvent, append_events
+from service.db.acme_models import AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder
+from service.db.models import table_of
+from service.db.session import Database
+from service.db.types import UtcDateTime
+
+CLAIM_SECONDS = 30  # a claimed challenge returns to the pool if its validator died
+_CHALLENGES = table_of(AcmeChallenge)
+_CLAIM = (update(_CHALLENGES)
+          .where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "processing",
+                 or_(_CHALLENGES.c.claimed_until.is_(None),
+                     _CHALLENGES.c.claimed_until < bindparam("now", type_=UtcDateTime())))
+          .values(claimed_until=bindparam("until", type_=UtcDateTime()))
+          .returning(_CHALLENGES.c.id))
+_AUTHZ, _ORDERS = table_of(AcmeAuthorization), table_of(AcmeOrder)
+_TARGET = (core_select(_CHALLENGES.c.authz_id, _AUTHZ.c.order_id, _CHALLENGES.c.type)
+           .join(_AUTHZ, _AUTHZ.c.id == _CHALLENGES.c.authz_id).where(_CHALLENGES.c.id == bindparam("challenge_id")))
+_LOCK_ORDER = core_select(_ORDERS.c.id).where(_ORDERS.c.id == bindparam("order_id")).with_for_update()
+_FINISH = (update(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "processing")
+           .values(status=bindparam("result"), validated_at=bindparam("now", type_=UtcDateTime()), claimed_until=None,
+                   error=bindparam("error", type_=JSON()), record=bindparam("record", type_=JSON()))
+           .returning(_CHALLENGES.c.id))
+_SET_AUTHZ = (update(_AUTHZ).where(_AUTHZ.c.id == bindparam("authz_id")).values(status=bindparam("result"))
+              .returning(_AUTHZ.c.id))
+_INVALIDATE_ORDER = (update(_ORDERS)
+                     .where(_ORDERS.c.id == bindparam("order_id"), or_(_ORDERS.c.status == "pending", _ORDERS.c.status == "ready"))
+                     .values(status="invalid", error=bindparam("error", type_=JSON())).returning(_ORDERS.c.id))
+_OTHER_PENDING = (core_select(_AUTHZ.c.id).where(_AUTHZ.c.order_id == _ORDERS.c.id, _AUTHZ.c.status != "valid")
+                  .correlate(_ORDERS).exists())
+_READY_ORDER = (update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"), _ORDERS.c.status == "pending", ~_OTHER_PENDING)
+                .values(status="ready").returning(_ORDERS.c.id))
+_START = (update(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "pending")
+          .values(status="processing").returning(_CHALLENGES.c.id))
+
+
+@dataclass(frozen=True)
+class AuthzView:
+    """An authorization with its challenges."""
+
+    authz: AcmeAuthorization
+    status: str
+    challenges: tuple[AcmeChallenge, ...]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A challenge one validator has claimed, with what validating it needs."""
+
+    challenge_id: str
+    type: str
+    kind: str
+    value: str
+    token: str
+    thumbprint: str
+
+
+def owned_authz(session: Session, account: AcmeAccount, authz_id: str) -> AcmeAuthorization:
+    """The account's authorization.
+
+    Raises:
+        AcmeProblem: 404, unauthorized.
+    """
+    authz = session.get(AcmeAuthorization, authz_id)
+    if authz is None:
+        raise AcmeProblem("malformed", "no such authorization", status=404)
+    owned_order(session, account, authz.order_id)
+    return authz
+
+
+def read_authz(db: Database, account: AcmeAccount, authz_id: str, now: datetime) -> AuthzView:
+    """The account's authorization as it stands, in one direct read (clients poll it).
+
+    Raises:
+        AcmeProblem: 404, unauthorized.
+    """
+    with db.direct_read() as reads:
+        found = authz_with_owner(reads, authz_id)
+        if found is None:
+            raise AcmeProblem("malformed", "no such authorization", status=404)
+        authz, owner = found
+        if owner != account.id:
+            raise AcmeProblem("unauthorized", "the authorization belongs to another account")
+        return _as_of(authz, challenges_of(reads, authz_id), now)
+
+
+def view_authz(session: Session, authz: AcmeAuthorization, now: datetime) -> AuthzView:
+    """The authorization as it stands (a pending one past its expiry reads `expired`)."""
+    challenges = tuple(session.exec(select(AcmeChallenge).where(AcmeChallenge.authz_id == authz.id)
+                                    .order_by(col(AcmeChallenge.type))).all())
+    return _as_of(authz, challenges, now)
+
+
+def _as_of(authz: AcmeAuthorization, challenges: tuple[AcmeChallenge, ...], now: datetime) -> AuthzView:
+    status = "expired" if authz.status == "pending" and authz.expires_at <= now else authz.status
+    return AuthzView(authz, status, challenges)
+
+
+def owned_challenge(session: Session, account: AcmeAccount, challenge_id: str) -> tuple[AcmeChallenge, str]:
+    """The account's challenge and its authorization's id.
+
+    Raises:
+        AcmeProblem: 404, unauthorized.
+    """
+    challenge = session.get(AcmeChallenge, challenge_id)
+    if challenge is None:
+        raise AcmeProblem("malformed", "no such challenge", status=404)
+    return challenge, owned_authz(session, account, challenge.authz_id).id
+
+
+def respond(db: Database, account: AcmeAccount, challenge_id: str, now: datetime) -> tuple[AcmeChallenge, str]:
+    """The client says the response is in place: the challenge waits for a validator.
+
+    Raises:
+        AcmeProblem: 404, unauthorized, malformed (the authorization is no longer pending).
+    """
+    with db.direct_write() as unit:
+        challenge = challenge_by_id(unit, challenge_id)
+        if challenge is None:
+            raise AcmeProblem("malformed", "no such challenge", status=404)
+        found = authz_with_owner(unit, challenge.authz_id)
+        assert found is not None  # a foreign key guarantees it
+        authz, owner = found
+        if owner != account.id:
+            raise AcmeProblem("unauthorized", "the challenge belongs to another account")
+        if challenge.status == "pending":
+            if _as_of(authz, (), now).status != "pending":
+                raise AcmeProblem("malformed", f"the authorization is {authz.status}", status=400)
+            if unit.rows(_START, {"challenge_id": challenge.id}):
+                challenge = challenge.model_copy(update={"status": "processing"})
+                append_events(unit, [NewEvent("acme:challenge_started", account.requester, f"acme-challenge:{challenge.id}",
+                                              {"type": challenge.type, "identifier": {"type": authz.kind, "value": authz.value}},
+                                              now)])
+        return challenge, authz.id
+
+
+def claim_next(db: Database, now: datetime) -> Claimed | None:
+    """Claim one challenge waiting for validation (any worker, any instance: one wins each)."""
+    with db.read() as session:
+        candidates = session.exec(select(AcmeChallenge.id).where(
+            AcmeChallenge.status == "processing",
+            or_(col(AcmeChallenge.claimed_until).is_(None), col(AcmeChallenge.claimed_until) < now)).limit(5)).all()
+    for challenge_id in candidates:
+        with db.direct_write() as unit:
+            won = unit.rows(_CLAIM, {"challenge_id": challenge_id, "now": now,
+                                     "until": now + timedelta(seconds=CLAIM_SECONDS)})
+        if won:
+            with db.direct_read() as reads:
+                return Claimed(*validation_input(reads, challenge_id))
+    return None
+
+
+def record_validation(db: Database, claimed: Claimed, problem: dict[str, Any] | None, hops: list[dict[str, Any]],
+                      now: datetime) -> None:
+    """The validation's outcome: challenge, authorization and (when all are valid) the order move together.
+
+    The order row is locked first, so two authorizations of one order validated at once by two
+    workers serialise, and the second sees the first's result when it decides on `ready`.
+    """
+    result = "invalid" if problem else "valid"
+    with db.direct_write() as unit:
+        target = unit.first(_TARGET, {"challenge_id": claimed.challenge_id})
+        assert target is not None  # foreign keys
+        authz_id, order_id, challenge_type = target
+        unit.rows(_LOCK_ORDER, {"order_id": order_id})
+        if not unit.rows(_FINISH, {"challenge_id": claimed.challenge_id, "result": result, "now": now, "error": problem,
+                                   "record": hops}):
+            return  # another validator finished it first
+        unit.rows(_SET_AUTHZ, {"authz_id": authz_id, "result": result})
+        if problem is not None:
+            unit.rows(_INVALIDATE_ORDER, {"order_id": order_id, "error": problem})
+        else:
+            unit.rows(_READY_ORDER, {"order_id": order_id})
+        append_events(unit, [NewEvent("acme:challenge_validated", "system", f"acme-challenge:{claimed.challenge_id}",
+                                      {"result": result, "type": challenge_type, "order_id": order_id,
+                                       "identifier": {"type": claimed.kind, "value": claimed.value}, "fetched": hops,
+                                       "problem": problem}, now)])
