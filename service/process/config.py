@@ -53,6 +53,10 @@ class Settings:
             max_batch_bytes=int(env.get("CERTGATE_MAX_BATCH_BYTES") or MAX_BATCH_BYTES),
             caa_resolvers=env.get("CERTGATE_CAA_RESOLVERS", ""),
             pkcs11=_token_config(env),
+            acme_validation_port=int(env.get("CERTGATE_ACME_VALIDATION_PORT") or 80),
+            acme_validation_hosts=_name_map(env.get("CERTGATE_ACME_VALIDATION_HOSTS", "")),
+            acme_ari_retry_seconds=int(env.get("CERTGATE_ACME_ARI_RETRY_SECONDS") or 3600),
+            acme_tls_alpn_port=int(env.get("CERTGATE_ACME_TLS_ALPN_PORT") or 443),
         )
 
 
@@ -86,11 +90,6 @@ def _token_config(env: Mapping[str, str]) -> TokenConfig | None:
         issuing_label=env.get("CERTGATE_PKCS11_ISSUING_LABEL") or "certgate-issuing",
         ocsp_label=env.get("CERTGATE_PKCS11_OCSP_LABEL") or None,
     )
-            acme_validation_port=int(env.get("CERTGATE_ACME_VALIDATION_PORT") or 80),
-            acme_validation_hosts=_name_map(env.get("CERTGATE_ACME_VALIDATION_HOSTS", "")),
-            acme_ari_retry_seconds=int(env.get("CERTGATE_ACME_ARI_RETRY_SECONDS") or 3600),
-            acme_tls_alpn_port=int(env.get("CERTGATE_ACME_TLS_ALPN_PORT") or 443),
-        )
 
 
 def _name_map(text: str) -> dict[str, str]:
