@@ -13,9 +13,11 @@ from service.acme.eab import create_eab_key
 from service.acme.validator import Validator
 from service.process.config import Settings
 from service.process.runtime import Runtime
+from service.usecases.domains import add_domain
 from service.usecases.ranges import add_range
 from tests.acme.client import AcmeTestClient, Responder
 from tests.clock import FakeClock
+from tests.conftest import TEST_DOMAINS
 
 OWNED_IP, UNOWNED_IP, NAME = "1.2.3.4", "1.2.4.8", "www.example.com"
 
@@ -36,6 +38,8 @@ def acme_runtime(settings: Settings, clock: FakeClock, http01: Responder) -> Ite
                       clock=clock)
     with rt.db.write() as session:
         add_range(session, cidr="1.2.3.0/24", owner="netops", actor="test", now=clock())
+        for domain in TEST_DOMAINS:
+            add_domain(session, domain=domain, owner="web", actor="test", now=clock(), suffixes=rt.judge.suffixes)
     yield rt
     rt.db.dispose()
 
