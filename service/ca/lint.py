@@ -19,9 +19,10 @@ from cryptography import x509
 from pkilint import finding_filter, loader, validation
 from pkilint.cabf import serverauth
 from pkilint.cabf.serverauth.serverauth_constants import CertificateType
+from pkilint.document import create_and_append_node_from_pdu
 from pkilint.pkix import certificate as pkix_certificate
 
-from service.ca.lint_memo import LintMemo, memoize
+from service.ca.lint_memo import LintMemo, SplicedDecoder, memoize
 
 _SEVERITY = validation.ValidationFindingSeverity
 
@@ -126,7 +127,8 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
 class _CompiledLint:
     """One pkilint validator tree and its finding filters, for one certificate type."""
 
-    def __init__(self, cert_type: CertificateType, *, indexed: bool = True, memo: LintMemo | None = None) -> None:
+    def __init__(self, cert_type: CertificateType, *, indexed: bool = True, memo: LintMemo | None = None,
+                 spliced: SplicedDecoder | None = None) -> None:
         self._validator = pkix_certificate.create_pkix_certificate_validator_container(
             serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
         )
@@ -136,14 +138,27 @@ class _CompiledLint:
             memoize(self._validator, memo)
         self._filters = serverauth.create_serverauth_finding_filters(cert_type)
         self._loader = loader.RFC5280CertificateDocumentLoader()
+        self._spliced = spliced
+
+    def _load(self, cert_der: bytes, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
+        """pkilint's certificate document for `cert_der`, spliced from remembered parts where it can be."""
+        decoded = self._spliced.decode(cert_der, fresh) if self._spliced is not None else None
+        if decoded is None:
+            return self._loader.load_der_document(cert_der, "certificate")
+        document = pkix_certificate.RFC5280Certificate(None, cert_der, "certificate")
+        document.root = create_and_append_node_from_pdu(document, decoded)
+        return document
 
     def run(self, cert_der: bytes) -> list[LintFinding]:
+        fresh: list[tuple[tuple[Any, ...], Any]] = []
         try:
-            document = self._loader.load_der_document(cert_der, "certificate")
+            document = self._load(cert_der, fresh)
         except ValueError as exc:
             return [LintFinding("certgate.undecodable_certificate", LintSeverity.FATAL, str(exc), "certificate")]
         try:
             results = self._validator.validate(document.root)
+            if self._spliced is not None:
+                self._spliced.remember(fresh)  # every value's node tree is built by now
             # The same filters `lint_cabf_serverauth_cert` applies by default: PKIX findings the BRs supersede.
             results, _ = finding_filter.filter_results(self._filters, results)
             return [
@@ -208,16 +223,19 @@ class Linter:
     """
 
     def __init__(self, kinds: Iterable[LeafKind] = (LeafKind.DV, LeafKind.OV), *, indexed: bool = True,
-                 memoized: bool = True) -> None:
+                 memoized: bool = True, spliced: bool = True) -> None:
         """Build the validators for `kinds` now (about 0.35 s of CPU each), never per certificate.
 
-        `indexed=False` keeps pkilint's own dispatch and `memoized=False` decodes every extension
-        and name value and checks every URI afresh (both slower, same findings), for comparison.
+        `indexed=False` keeps pkilint's own dispatch, `memoized=False` decodes every extension
+        and name value and checks every URI afresh and `spliced=False` decodes every certificate
+        whole (all slower, same findings), for comparison.
         One `LintMemo` serves all kinds: the issuer name and most of the CA's extensions are the
         same in DV and OV leaves.
         """
         self.memo = LintMemo() if memoized else None
-        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo) for kind in kinds}
+        decoder = SplicedDecoder(self.memo) if self.memo is not None and spliced else None
+        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo, spliced=decoder)
+                          for kind in kinds}
 
     def lint(self, cert_der: bytes, kind: LeafKind | None = None) -> list[LintFinding]:
         """All findings for a DER leaf certificate (`kind` is detected from its policy OID when not given).

@@ -14,6 +14,9 @@ from service.process.bootstrap import initialize, is_initialized
 from service.ca.keystore import CaKeyType
 from service.cli.context import now, settings, setup_logging
 
+SERVERS = ("granian", "gunicorn")
+DEFAULT_SERVER = "gunicorn"
+
 
 @click.command()
 @click.option("--ca-key-type", type=click.Choice([k.value for k in CaKeyType]), default=None,
@@ -38,8 +41,11 @@ def init(ca_key_type: str | None) -> None:
 @click.option("--tls", is_flag=True, help="serve HTTPS with a certificate from certgate's own issuing CA")
 @click.option("--tls-name", "tls_names", multiple=True, metavar="NAME",
               help="another DNS name or IP for the server certificate (repeatable)")
-def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names: tuple[str, ...]) -> None:
-    """Run the API under gunicorn; runs `init` first where nothing exists yet."""
+@click.option("--server", "server_kind", type=click.Choice(SERVERS), default=DEFAULT_SERVER, show_default=True,
+              help="the HTTP server the workers run under")
+def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names: tuple[str, ...],
+          server_kind: str) -> None:
+    """Run the API under granian or gunicorn; runs `init` first where nothing exists yet."""
     setup_logging()
     s = settings()
     metrics_dir = prepare_metrics_dir(s.data_dir)
@@ -62,8 +68,24 @@ def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names
     if tls:
         options |= _tls(app, s.data_dir, host, tls_names)
         scheme = "https"
-    click.echo(f"certgate serving on {scheme}://{host}:{port} ({workers} workers)", err=True)
-    GunicornServer(app, options).run()
+    click.echo(f"certgate serving on {scheme}://{host}:{port} ({workers} {server_kind} workers)", err=True)
+    if server_kind == "granian":
+        _serve_granian(app, s.data_dir, host, port, workers, backlog, tls, tls_names)
+    else:
+        GunicornServer(app, options).run()
+
+
+def _serve_granian(app: Flask, data_dir: Path, host: str, port: int, workers: int, backlog: int, tls: bool,
+                   tls_names: tuple[str, ...]) -> None:
+    from service.process.granian_server import GranianOptions, run_granian
+
+    options = GranianOptions(host, port, workers, backlog)
+    if tls:
+        from service.process.tls import TlsPaths
+
+        paths = TlsPaths(data_dir / "tls")
+        options = GranianOptions(host, port, workers, backlog, tls_cert=paths.cert, tls_key=paths.key)
+    run_granian(app, options)
 
 
 def _tls(app: Flask, data_dir: Path, host: str, extra_names: tuple[str, ...]) -> dict[str, Any]:
