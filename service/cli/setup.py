@@ -81,10 +81,17 @@ def _serve_granian(app: Flask, data_dir: Path, host: str, port: int, workers: in
 
     options = GranianOptions(host, port, workers, backlog)
     if tls:
-        from service.process.tls import TlsPaths
+        from service.process.runtime import Runtime
+        from service.process.tls import ServerNames, TlsPaths, ensure_server_certificate
 
+        runtime: Runtime = app.extensions["certgate"]
         paths = TlsPaths(data_dir / "tls")
-        options = GranianOptions(host, port, workers, backlog, tls_cert=paths.cert, tls_key=paths.key)
+        names = ServerNames.for_host(host, tls_names)
+
+        def renew() -> bool:
+            return ensure_server_certificate(runtime.ca, paths, names, runtime.clock())
+
+        options = GranianOptions(host, port, workers, backlog, tls_cert=paths.cert, tls_key=paths.key, tls_renew=renew)
     run_granian(app, options)
 
 

@@ -11,8 +11,11 @@ process keeps the request handling exactly as single-threaded as a gunicorn sync
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,8 @@ from granian.log import LogLevels
 from granian.server import MPServer
 
 from service.process.runtime import Runtime
+
+log = logging.getLogger("certgate")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,11 @@ class GranianOptions:
     blocking_threads: int = 1
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Called every `tls_recheck_seconds` in the master; True when it renewed the files, and the
+    # workers are then replaced one by one (granian's reload) to load them: rustls reads the
+    # certificate when a worker starts, not per connection as gunicorn's `ssl_context` hook does.
+    tls_renew: Callable[[], bool] | None = None
+    tls_recheck_seconds: float = 60.0
 
 
 class _CertgateGranian(MPServer):
@@ -103,10 +113,29 @@ def run_granian_bare(app: Flask, options: GranianOptions, in_worker: Callable[[F
         ssl_protocol_min=SSLProtocols.tls12,
         websockets=False,
     )
+    if options.tls_renew is not None:
+        _watch_tls(server, options.tls_renew, options.tls_recheck_seconds)
     # See server._pre_fork: the inherited objects are never collected in a worker.
     gc.collect()
     gc.freeze()
     server.serve(target_loader=lambda: in_worker(app) if in_worker else app, wrap_loader=False)
+
+
+def _watch_tls(server: MPServer, renew: Callable[[], bool], every: float) -> None:
+    """A master thread: renew the server certificate when due, then have granian respawn the workers."""
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                renewed = renew()
+            except Exception:  # noqa: BLE001 - keep serving the current certificate; try again later
+                log.exception("TLS: renewing the server certificate failed; serving the current one")
+                continue
+            if renewed:
+                log.warning("TLS: server certificate renewed; restarting the workers to load it")
+                server.signal_handler_reload()
+
+    threading.Thread(target=watch, name="tls-renewal", daemon=True).start()
 
 
 def _in_worker(app: Flask) -> Flask:

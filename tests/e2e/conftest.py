@@ -38,6 +38,7 @@ class LiveServer:
     tokens: dict[str, str]
     process: subprocess.Popen[bytes]
     ssl_context: ssl.SSLContext | None = None  # set for `--tls`: trusts only this server's root CA
+    server_kind: str = "gunicorn"  # `certgate serve --server`
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the `certgate` CLI against this server's data dir and database."""
@@ -94,7 +95,8 @@ def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2
             process.kill()
             raise RuntimeError("server did not start:\n" + (tmp / "server.log").read_text())
         time.sleep(0.1)
-    server = LiveServer(url, env, data_dir, {}, process, context)
+    kind = serve_args[list(serve_args).index("--server") + 1] if "--server" in serve_args else "gunicorn"
+    server = LiveServer(url, env, data_dir, {}, process, context, kind)
     server.tokens.update(_create_tokens(server, token_keys))
     return server
 
