@@ -154,6 +154,7 @@ _VERSION, _INTEGER, _BIT_STRING, _SEQUENCE, _EXTENSIONS = 0xA0, 0x02, 0x03, 0x30
 # decoded whole), and which of them every leaf of one CA repeats byte for byte.
 _TBS_SHAPE = (_VERSION, _INTEGER, _SEQUENCE, _SEQUENCE, _SEQUENCE, _SEQUENCE, _SEQUENCE, _EXTENSIONS)
 _TBS_REPEATED = frozenset({0, 2, 3})  # version, signature algorithm, issuer
+_SAN_OID = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17, as it opens a subjectAltName extension
 
 
 class SplicedDecoder:
@@ -227,7 +228,9 @@ class SplicedDecoder:
             return None
         extensions = self._extensions_spec.clone()
         for index, (start, _, end) in enumerate(items):
-            extensions.setComponentByPosition(index, self._part(der[start:end], self._extension_spec, True, fresh),
+            substrate = der[start:end]
+            repeated = substrate.find(_SAN_OID, 0, 8) == -1  # a leaf's own names: never seen again
+            extensions.setComponentByPosition(index, self._part(substrate, self._extension_spec, repeated, fresh),
                                               verifyConstraints=False, matchTags=False, matchConstraints=False)
         return extensions
 

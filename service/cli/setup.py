@@ -14,8 +14,21 @@ from service.process.bootstrap import initialize, is_initialized
 from service.ca.keystore import CaKeyType
 from service.cli.context import now, settings, setup_logging
 
-SERVERS = ("granian", "gunicorn")
-DEFAULT_SERVER = "gunicorn"
+SERVERS = ("auto", "granian", "gunicorn")
+DEFAULT_SERVER = "auto"
+GRANIAN_MIN_BACKLOG = 128  # granian raises any smaller listen backlog to this
+
+
+def pick_server(kind: str, *, tls: bool, backlog: int) -> str:
+    """`auto`: granian (measured faster), unless the options ask for what only gunicorn keeps.
+
+    With `--tls`, gunicorn's OpenSSL context answers in the server's suite order (AES-256
+    first); granian's rustls offers the same suites and versions but follows the client's order.
+    A backlog below 128 is honoured by gunicorn only.
+    """
+    if kind != "auto":
+        return kind
+    return "gunicorn" if tls or backlog < GRANIAN_MIN_BACKLOG else "granian"
 
 
 @click.command()
@@ -42,12 +55,13 @@ def init(ca_key_type: str | None) -> None:
 @click.option("--tls-name", "tls_names", multiple=True, metavar="NAME",
               help="another DNS name or IP for the server certificate (repeatable)")
 @click.option("--server", "server_kind", type=click.Choice(SERVERS), default=DEFAULT_SERVER, show_default=True,
-              help="the HTTP server the workers run under")
+              help="the HTTP server: auto is granian, or gunicorn with --tls or a backlog below 128")
 def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names: tuple[str, ...],
           server_kind: str) -> None:
     """Run the API under granian or gunicorn; runs `init` first where nothing exists yet."""
     setup_logging()
     s = settings()
+    server_kind = pick_server(server_kind, tls=tls, backlog=backlog)
     metrics_dir = prepare_metrics_dir(s.data_dir)
     from service.process.app import create_app  # after the metrics dir is set: prometheus reads it at import
     from service.process.observability import configure_logging
