@@ -1,29 +1,27 @@
-"""pkilint per leaf, in-process: pkilint's own full run, the linter as at 51cb6d1, and today's, taking turns.
+"""pkilint per leaf, in-process: pkilint's own full run, certgate's linter at 51cb6d1 and now, taking turns.
 
-    python bench/lint.py [--leaves 300] [--rounds 7] [--profile]
+    python bench/lint.py [--leaves 300] [--rounds 5] [--baseline 51cb6d1] [--profile]
 
 The leaves are what certgate's issuer lints: its profile (a DNS name and an owned IP, P-256
-keys, DV), signed by the issuing CA's trial key, from a P-256 CA. Three linters lint every leaf,
-taking turns round by round (the machine is shared: each round sees the same disturbance):
-  pkilint   pkilint's own dispatch and decoding (`Linter(indexed=False, memoized=False)`, which
-            is exactly what `tests/service/ca/test_lint_differential.py` holds the others to)
-  51cb6d1   indexed dispatch + decode memo (`Linter(spliced=False)`: the code at 51cb6d1)
-  now       + leaves spliced from remembered parts (`Linter()`)
-CPU ms per leaf (process time) per round; the table shows the best round and the median.
-`--profile` adds cProfile's costliest functions (by own time) for 51cb6d1 and now.
+keys, DV), signed by the issuing CA's trial key, from a P-256 CA. Each round runs, in a fresh
+process each and in rotating order (the machine is shared: each round sees the same weather):
+  pkilint   pkilint's own validators, loader, dispatch and filters, as `lint_cabf_serverauth_cert`
+            runs them (what `tests/service/ca/test_lint_differential.py` holds certgate's to)
+  51cb6d1   `Linter()` from a `git worktree` of the baseline commit (made and removed here)
+  now       `Linter()` from this tree
+CPU ms per leaf (process time; best of 3 passes after a warm-up) per round; the table shows
+the best round and the median. `--profile` adds cProfile's costliest functions (own time).
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
+import base64
 import os
-import pstats
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,55 +55,108 @@ def make_leaves(count: int) -> list[bytes]:
     return leaves
 
 
+_MEASURE = """
+import base64, sys, time
+from service.ca.lint import LeafKind, Linter
+mode, path, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+leaves = [base64.b64decode(line) for line in open(path).read().split()]
+if mode == "pkilint":
+    from pkilint import finding_filter, loader
+    from pkilint.cabf import serverauth
+    from pkilint.cabf.serverauth.serverauth_constants import CertificateType
+    from pkilint.pkix import certificate as pkix_certificate
+    cert_type = CertificateType.DV_FINAL_CERTIFICATE
+    validator = pkix_certificate.create_pkix_certificate_validator_container(
+        serverauth.create_decoding_validators(), serverauth.create_validators(cert_type))
+    filters = serverauth.create_serverauth_finding_filters(cert_type)
+    def lint(der):
+        document = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
+        results, _ = finding_filter.filter_results(filters, validator.validate(document.root))
+        return [(d.finding.code, r.node.path) for r in results for d in r.finding_descriptions]
+else:
+    linter = Linter()
+    def lint(der):
+        return [(f.code, f.node_path) for f in linter.lint(der, LeafKind.DV)]
+found = [lint(der) for der in leaves]  # warm-up (and the findings)
+if mode == "profile":
+    import cProfile, pstats
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for der in leaves:
+        lint(der)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    sys.exit(0)
+best = []
+for _ in range(rounds):
+    started = time.process_time()
+    for der in leaves:
+        lint(der)
+    best.append((time.process_time() - started) * 1e3 / len(leaves))
+print("RESULT", min(best), hash(repr(found)))
+"""
+
+
+def _run(tree: Path, mode: str, leaves_file: Path, rounds: int) -> tuple[float, int] | str:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run([sys.executable, "-c", _MEASURE, mode, str(leaves_file), str(rounds)], cwd=tree, env=env,
+                          capture_output=True, text=True, check=True)
+    if mode == "profile":
+        return done.stdout
+    _, ms, digest = done.stdout.strip().splitlines()[-1].split()
+    return float(ms), int(digest)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leaves", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline", default="51cb6d1")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    from service.ca.lint import LeafKind, Linter
-
     leaves = make_leaves(args.leaves)
-    linters = {"pkilint": Linter(indexed=False, memoized=False), "51cb6d1": Linter(spliced=False), "now": Linter()}
-    findings = {}
-    for name, linter in linters.items():
-        findings[name] = [linter.lint(der, LeafKind.DV) for der in leaves]  # warm-up, and the findings to compare
-    same = findings["pkilint"] == findings["51cb6d1"] == findings["now"]
-    per_round: dict[str, list[float]] = {name: [] for name in linters}
+    per_round: dict[str, list[float]] = {"pkilint": [], args.baseline: [], "now": []}
+    digests: dict[str, set[int]] = {name: set() for name in per_round}
     load = []
-    for r in range(args.rounds):
-        order = list(linters)[r % 3:] + list(linters)[:r % 3]
-        for name in order:
-            linter = linters[name]
-            started = time.process_time()
-            for der in leaves:
-                linter.lint(der, LeafKind.DV)
-            per_round[name].append((time.process_time() - started) * 1e3 / len(leaves))
-        load.append(os.getloadavg()[0])
-    lines = [f"pkilint per leaf, in-process, {args.leaves} leaves x {args.rounds} rounds, "
-             f"load average {min(load):.1f}-{max(load):.1f}; findings identical: {same}", "",
+    profiles: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="certgate-lint-") as tmp:
+        leaves_file = Path(tmp) / "leaves.b64"
+        leaves_file.write_text("\n".join(base64.b64encode(der).decode() for der in leaves))
+        base_tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), args.baseline],
+                       check=True, capture_output=True)
+        try:
+            trees = {"pkilint": ROOT, args.baseline: base_tree, "now": ROOT}
+            for r in range(args.rounds):
+                names = list(per_round)
+                for name in names[r % 3:] + names[:r % 3]:
+                    result = _run(trees[name], "pkilint" if name == "pkilint" else "linter", leaves_file, 3)
+                    assert not isinstance(result, str)
+                    per_round[name].append(result[0])
+                    digests[name].add(result[1])
+                load.append(os.getloadavg()[0])
+                print(f"round {r + 1}: " + ", ".join(f"{n} {v[-1]:.2f}" for n, v in per_round.items()), file=sys.stderr)
+            if args.profile:
+                for name in (args.baseline, "now"):
+                    profiles[name] = str(_run(trees[name], "profile", leaves_file, 1))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], capture_output=True)
+    # Python's str hash is salted per process: equal findings show as equal digests only within a
+    # process, so identity of findings is the differential test's job; here each linter's own
+    # findings must merely be stable from round to round.
+    lines = [f"pkilint per leaf, in-process: {args.leaves} certgate leaves (P-256, DV, a DNS name and an IP), "
+             f"{args.rounds} rounds taking turns (each the best of 3 passes), load average "
+             f"{min(load):.1f}-{max(load):.1f}", "",
              "| linter | CPU ms/leaf, best round | median | x pkilint (median) |", "|---|---|---|---|"]
     base = statistics.median(per_round["pkilint"])
     for name, values in per_round.items():
         lines.append(f"| {name} | {min(values):.2f} | {statistics.median(values):.2f} | "
                      f"{base / statistics.median(values):.2f} |")
-    profiles: dict[str, str] = {}
-    if args.profile:
-        for name in ("51cb6d1", "now"):
-            profiler = cProfile.Profile()
-            profiler.enable()
-            for der in leaves:
-                linters[name].lint(der, LeafKind.DV)
-            profiler.disable()
-            out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
-            profiles[name] = out.getvalue()
     table = "\n".join(lines)
     print(table)
     for name, text in profiles.items():
         print(f"\ncProfile, {name} ({args.leaves} leaves, own time first):\n{text}")
-    doc: dict[str, Any] = {"per_round_ms": per_round, "loadavg": load, "identical": same, "table": table,
-                           "profiles": profiles, "git": str(ROOT)}
+    doc: dict[str, Any] = {"per_round_ms": per_round, "loadavg": load, "table": table, "profiles": profiles}
     print(f"written bench/results/{write_results('lint', doc)}", file=sys.stderr)
 
 

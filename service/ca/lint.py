@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from cryptography import x509
-from pkilint import finding_filter, loader, validation
+from pkilint import document, finding_filter, loader, validation
 from pkilint.cabf import serverauth
 from pkilint.cabf.serverauth.serverauth_constants import CertificateType
 from pkilint.document import create_and_append_node_from_pdu
@@ -75,6 +75,18 @@ _POLICY_OIDS = {"2.23.140.1.2.1": LeafKind.DV, "2.23.140.1.2.2": LeafKind.OV}
 
 
 _Candidates = tuple[tuple[int, validation.Validator], ...]
+_Plan = tuple[tuple[validation.Validator, bool], ...]
+_MAX_PLANS = 20_000
+
+
+def _static_match(v: validation.Validator) -> bool:
+    """True when `v.match(node)` reads nothing but `node.path` and the class of `node.pdu`.
+
+    That is pkilint's own `NodeVisitor.match`, not overridden, with neither a path pattern, a
+    predicate nor a PDU supertype (which compares tags and constraints) set.
+    """
+    return (type(v).match is document.NodeVisitor.match and getattr(v, "_path_re", None) is None
+            and getattr(v, "_predicate", None) is None and getattr(v, "_pdu_supertype", None) is None)
 
 
 def _index_dispatch(container: validation.ValidatorContainer) -> None:
@@ -86,7 +98,9 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
     when it does, so a validator whose `_path` or `_pdu_class` does not fit the node can be
     skipped without asking. The rest are asked as before, in their original order (decoders
     must run before the validators that read what they decoded), so the findings are the same;
-    `tests/service/ca/test_lint.py` checks that against the unindexed tree.
+    `tests/service/ca/test_lint_dispatch.py` and `test_lint_differential.py` check that against
+    pkilint's own tree. Where `match` is pkilint's plain path-and-class test, its answer for a
+    (path, class) is remembered too (`plan`).
     """
     entries = list(enumerate(container.validators))
     by_path: dict[str, list[tuple[int, validation.Validator]]] = {}
@@ -100,6 +114,7 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
             _index_dispatch(v)
     path_table = {path: tuple(found) for path, found in by_path.items()}
     class_table: dict[type, _Candidates] = {}
+    plans: dict[tuple[str, type], _Plan] = {}
 
     def candidates(node: Any) -> _Candidates:
         pdu_type = type(node.pdu)
@@ -110,9 +125,20 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
         extra = path_table.get(node.path)
         return found if extra is None else tuple(sorted(found + extra, key=lambda e: e[0]))
 
+    def plan(node: Any) -> _Plan:
+        """The validators to offer `node`: those whose `match` reads only the node's path and PDU
+        class are asked once per (path, class) and then kept (no further asking) or dropped."""
+        key = (node.path, type(node.pdu))
+        found = plans.get(key)
+        if found is None:
+            found = tuple((v, not _static_match(v)) for _, v in candidates(node) if not _static_match(v) or v.match(node))
+            if len(plans) < _MAX_PLANS:  # paths are bounded by the leaf's shape (at most 100 names)
+                plans[key] = found
+        return found
+
     def validate_rec(node: Any, results: list[validation.ValidationResult]) -> None:
-        for _, v in candidates(node):
-            if v.match(node):
+        for v, ask in plan(node):
+            if not ask or v.match(node):
                 result = v.validate_wrapper(node)
                 if isinstance(result, list):
                     results += result

@@ -133,7 +133,7 @@ def _watch_tls(server: MPServer, renew: Callable[[], bool], every: float) -> Non
                 continue
             if renewed:
                 log.warning("TLS: server certificate renewed; restarting the workers to load it")
-                server.signal_handler_reload()
+                server.signal_handler_reload()  # type: ignore[no-untyped-call]
 
     threading.Thread(target=watch, name="tls-renewal", daemon=True).start()
 
