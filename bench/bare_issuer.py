@@ -224,6 +224,8 @@ def main() -> None:
                         help="also write certgate's rows for each issuance into this certgate SQLite database")
     parser.add_argument("--checkpoint-thread", action="store_true",
                         help="with --rows: WAL checkpoints from a thread in each worker, as `certgate serve` does")
+    parser.add_argument("--server", choices=("gunicorn", "granian"), default="gunicorn",
+                        help="the HTTP server, with the settings `certgate serve --server` uses (default gunicorn)")
     args = parser.parse_args()
     if args.checkpoint_thread and args.rows is None:
         parser.error("--checkpoint-thread needs --rows")
@@ -241,6 +243,11 @@ def main() -> None:
 
         rows = RowWriter(args.rows, checkpoint_thread=args.checkpoint_thread)
     # The very settings `certgate serve` uses, so the comparison differs only in the app.
+    if args.server == "granian":
+        from service.process.granian_server import GranianOptions, run_granian_bare
+
+        run_granian_bare(create_bare_app(ca, rows=rows), GranianOptions(args.host, args.port, args.workers))
+        return
     from service.process.server import server_options
 
     _Server(create_bare_app(ca, rows=rows), server_options(args.host, args.port, args.workers)).run()

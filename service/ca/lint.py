@@ -16,12 +16,13 @@ from enum import StrEnum
 from typing import Any
 
 from cryptography import x509
-from pkilint import finding_filter, loader, validation
+from pkilint import document, finding_filter, loader, validation
 from pkilint.cabf import serverauth
 from pkilint.cabf.serverauth.serverauth_constants import CertificateType
+from pkilint.document import create_and_append_node_from_pdu
 from pkilint.pkix import certificate as pkix_certificate
 
-from service.ca.lint_memo import LintMemo, memoize
+from service.ca.lint_memo import LintMemo, SplicedDecoder, memoize
 
 _SEVERITY = validation.ValidationFindingSeverity
 
@@ -74,6 +75,18 @@ _POLICY_OIDS = {"2.23.140.1.2.1": LeafKind.DV, "2.23.140.1.2.2": LeafKind.OV}
 
 
 _Candidates = tuple[tuple[int, validation.Validator], ...]
+_Plan = tuple[tuple[validation.Validator, bool], ...]
+_MAX_PLANS = 20_000
+
+
+def _static_match(v: validation.Validator) -> bool:
+    """True when `v.match(node)` reads nothing but `node.path` and the class of `node.pdu`.
+
+    That is pkilint's own `NodeVisitor.match`, not overridden, with neither a path pattern, a
+    predicate nor a PDU supertype (which compares tags and constraints) set.
+    """
+    return (type(v).match is document.NodeVisitor.match and getattr(v, "_path_re", None) is None
+            and getattr(v, "_predicate", None) is None and getattr(v, "_pdu_supertype", None) is None)
 
 
 def _index_dispatch(container: validation.ValidatorContainer) -> None:
@@ -85,7 +98,9 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
     when it does, so a validator whose `_path` or `_pdu_class` does not fit the node can be
     skipped without asking. The rest are asked as before, in their original order (decoders
     must run before the validators that read what they decoded), so the findings are the same;
-    `tests/service/ca/test_lint.py` checks that against the unindexed tree.
+    `tests/service/ca/test_lint_dispatch.py` and `test_lint_differential.py` check that against
+    pkilint's own tree. Where `match` is pkilint's plain path-and-class test, its answer for a
+    (path, class) is remembered too (`plan`).
     """
     entries = list(enumerate(container.validators))
     by_path: dict[str, list[tuple[int, validation.Validator]]] = {}
@@ -99,6 +114,7 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
             _index_dispatch(v)
     path_table = {path: tuple(found) for path, found in by_path.items()}
     class_table: dict[type, _Candidates] = {}
+    plans: dict[tuple[str, type], _Plan] = {}
 
     def candidates(node: Any) -> _Candidates:
         pdu_type = type(node.pdu)
@@ -109,9 +125,20 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
         extra = path_table.get(node.path)
         return found if extra is None else tuple(sorted(found + extra, key=lambda e: e[0]))
 
+    def plan(node: Any) -> _Plan:
+        """The validators to offer `node`: those whose `match` reads only the node's path and PDU
+        class are asked once per (path, class) and then kept (no further asking) or dropped."""
+        key = (node.path, type(node.pdu))
+        found = plans.get(key)
+        if found is None:
+            found = tuple((v, not _static_match(v)) for _, v in candidates(node) if not _static_match(v) or v.match(node))
+            if len(plans) < _MAX_PLANS:  # paths are bounded by the leaf's shape (at most 100 names)
+                plans[key] = found
+        return found
+
     def validate_rec(node: Any, results: list[validation.ValidationResult]) -> None:
-        for _, v in candidates(node):
-            if v.match(node):
+        for v, ask in plan(node):
+            if not ask or v.match(node):
                 result = v.validate_wrapper(node)
                 if isinstance(result, list):
                     results += result
@@ -126,7 +153,8 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
 class _CompiledLint:
     """One pkilint validator tree and its finding filters, for one certificate type."""
 
-    def __init__(self, cert_type: CertificateType, *, indexed: bool = True, memo: LintMemo | None = None) -> None:
+    def __init__(self, cert_type: CertificateType, *, indexed: bool = True, memo: LintMemo | None = None,
+                 spliced: SplicedDecoder | None = None) -> None:
         self._validator = pkix_certificate.create_pkix_certificate_validator_container(
             serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
         )
@@ -136,14 +164,27 @@ class _CompiledLint:
             memoize(self._validator, memo)
         self._filters = serverauth.create_serverauth_finding_filters(cert_type)
         self._loader = loader.RFC5280CertificateDocumentLoader()
+        self._spliced = spliced
+
+    def _load(self, cert_der: bytes, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
+        """pkilint's certificate document for `cert_der`, spliced from remembered parts where it can be."""
+        decoded = self._spliced.decode(cert_der, fresh) if self._spliced is not None else None
+        if decoded is None:
+            return self._loader.load_der_document(cert_der, "certificate")
+        document = pkix_certificate.RFC5280Certificate(None, cert_der, "certificate")
+        document.root = create_and_append_node_from_pdu(document, decoded)
+        return document
 
     def run(self, cert_der: bytes) -> list[LintFinding]:
+        fresh: list[tuple[tuple[Any, ...], Any]] = []
         try:
-            document = self._loader.load_der_document(cert_der, "certificate")
+            document = self._load(cert_der, fresh)
         except ValueError as exc:
             return [LintFinding("certgate.undecodable_certificate", LintSeverity.FATAL, str(exc), "certificate")]
         try:
             results = self._validator.validate(document.root)
+            if self._spliced is not None:
+                self._spliced.remember(fresh)  # every value's node tree is built by now
             # The same filters `lint_cabf_serverauth_cert` applies by default: PKIX findings the BRs supersede.
             results, _ = finding_filter.filter_results(self._filters, results)
             return [
@@ -208,16 +249,19 @@ class Linter:
     """
 
     def __init__(self, kinds: Iterable[LeafKind] = (LeafKind.DV, LeafKind.OV), *, indexed: bool = True,
-                 memoized: bool = True) -> None:
+                 memoized: bool = True, spliced: bool = True) -> None:
         """Build the validators for `kinds` now (about 0.35 s of CPU each), never per certificate.
 
-        `indexed=False` keeps pkilint's own dispatch and `memoized=False` decodes every extension
-        and name value and checks every URI afresh (both slower, same findings), for comparison.
+        `indexed=False` keeps pkilint's own dispatch, `memoized=False` decodes every extension
+        and name value and checks every URI afresh and `spliced=False` decodes every certificate
+        whole (all slower, same findings), for comparison.
         One `LintMemo` serves all kinds: the issuer name and most of the CA's extensions are the
         same in DV and OV leaves.
         """
         self.memo = LintMemo() if memoized else None
-        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo) for kind in kinds}
+        decoder = SplicedDecoder(self.memo) if self.memo is not None and spliced else None
+        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo, spliced=decoder)
+                          for kind in kinds}
 
     def lint(self, cert_der: bytes, kind: LeafKind | None = None) -> list[LintFinding]:
         """All findings for a DER leaf certificate (`kind` is detected from its policy OID when not given).

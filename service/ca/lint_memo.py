@@ -27,6 +27,8 @@ from typing import Any
 
 from pkilint import document, validation
 from pkilint.pkix import general_name
+from pyasn1_alt_modules import rfc5280
+from pyasn1_fasder import decode_der
 
 # Each CA and profile repeats a dozen or so decodes and URLs per leaf; the rest (SAN, subject
 # attributes) are new with every certificate and only pass through the least recently used end.
@@ -145,3 +147,136 @@ def _memoized_uri_check(validator: general_name.GeneralNameUriSyntaxValidator, m
         return found
 
     return validate_value
+
+
+_VERSION, _INTEGER, _BIT_STRING, _SEQUENCE, _EXTENSIONS = 0xA0, 0x02, 0x03, 0x30, 0xA3
+# TBSCertificate's components in order (issuerUniqueID/subjectUniqueID never: such a leaf is
+# decoded whole), and which of them every leaf of one CA repeats byte for byte.
+_TBS_SHAPE = (_VERSION, _INTEGER, _SEQUENCE, _SEQUENCE, _SEQUENCE, _SEQUENCE, _SEQUENCE, _EXTENSIONS)
+_TBS_REPEATED = frozenset({0, 2, 3})  # version, signature algorithm, issuer
+_SAN_OID = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17, as it opens a subjectAltName extension
+
+
+class SplicedDecoder:
+    """Decodes a leaf's DER as pkilint's loader does, the parts that repeat from leaf to leaf taken from `memo`.
+
+    pyasn1-fasder's decode of a whole certificate builds every pyasn1 value anew (about a
+    third of a lint): the issuer, the algorithm identifiers and most extensions are the same
+    bytes in every leaf of the CA. This decoder walks the outer DER itself (certificate,
+    TBSCertificate, extensions: strict DER lengths, the exact component shape certgate's profile
+    has), decodes each component separately against the very schema object the whole decode
+    would use, reuses the value remembered for the same (schema, bytes) and assembles the
+    `Certificate` as pyasn1's decoder does (components set in place, no constraint checks).
+    Anything else (another shape, non-minimal lengths, trailing bytes, a component that fails)
+    returns None and the caller decodes the whole certificate with pkilint's own loader, whose
+    error messages stay pkilint's. A fresh value enters the memo only through `remember`, which
+    the linter calls after that value's first node tree was built and linted (see the module
+    docstring on the one write pyasn1 makes on a read).
+    """
+
+    def __init__(self, memo: LintMemo) -> None:
+        self._memo = memo
+        self._cert_spec = rfc5280.Certificate()
+        self._tbs_spec = self._cert_spec.componentType[0].asn1Object
+        self._tbs_parts = [self._tbs_spec.componentType[i].asn1Object for i in (0, 1, 2, 3, 4, 5, 6, 9)]
+        self._extensions_spec = self._tbs_parts[7]
+        self._extension_spec = self._extensions_spec.componentType
+        self._alg_spec = self._cert_spec.componentType[1].asn1Object
+        self._sig_spec = self._cert_spec.componentType[2].asn1Object
+
+    def decode(self, der: bytes, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any | None:
+        """The decoded `Certificate`, or None where only a whole decode gives pkilint's answer.
+
+        `fresh` receives (memo key, value) for each value decoded anew that may be remembered.
+        """
+        try:
+            outer = _children(der, 0, len(der), whole=True)
+            if outer is None or [der[t[0]] for t in outer] != [_SEQUENCE, _SEQUENCE, _BIT_STRING]:
+                return None
+            tbs_tlv, alg_tlv, sig_tlv = outer
+            parts = _children(der, tbs_tlv[1], tbs_tlv[2])
+            if parts is None or tuple(der[t[0]] for t in parts) != _TBS_SHAPE:
+                return None
+            tbs = self._tbs_spec.clone()
+            for index, (start, _, end) in enumerate(parts):
+                spec = self._tbs_parts[index]
+                if index == 7:
+                    value = self._extensions(der, parts[7], fresh)
+                    if value is None:
+                        return None
+                else:
+                    value = self._part(der[start:end], spec, index in _TBS_REPEATED, fresh)
+                tbs.setComponentByPosition(index if index < 7 else 9, value, verifyConstraints=False,
+                                           matchTags=False, matchConstraints=False)
+            cert = self._cert_spec.clone()
+            cert.setComponentByPosition(0, tbs, verifyConstraints=False, matchTags=False, matchConstraints=False)
+            for index, ((start, _, end), spec, repeated) in enumerate(
+                    ((alg_tlv, self._alg_spec, True), (sig_tlv, self._sig_spec, False)), start=1):
+                value = self._part(der[start:end], spec, repeated, fresh)
+                cert.setComponentByPosition(index, value, verifyConstraints=False, matchTags=False,
+                                            matchConstraints=False)
+            return cert
+        except Exception:  # noqa: BLE001 - any surprise: pkilint's own whole decode decides
+            return None
+
+    def _extensions(self, der: bytes, tlv: tuple[int, int, int], fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
+        inner = _children(der, tlv[1], tlv[2])
+        if inner is None or len(inner) != 1 or der[inner[0][0]] != _SEQUENCE:
+            return None
+        items = _children(der, inner[0][1], inner[0][2])
+        if items is None or not items:
+            return None
+        extensions = self._extensions_spec.clone()
+        for index, (start, _, end) in enumerate(items):
+            substrate = der[start:end]
+            repeated = substrate.find(_SAN_OID, 0, 8) == -1  # a leaf's own names: never seen again
+            extensions.setComponentByPosition(index, self._part(substrate, self._extension_spec, repeated, fresh),
+                                              verifyConstraints=False, matchTags=False, matchConstraints=False)
+        return extensions
+
+    def _part(self, substrate: bytes, spec: Any, repeated: bool, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
+        if not repeated or len(substrate) > self._memo.max_substrate:
+            return decode_der(substrate, asn1Spec=spec)[0]
+        key = ("part", id(spec), substrate)
+        found = self._memo.get(key)
+        if found is not None and found[0] is spec:
+            return found[1]
+        value = decode_der(substrate, asn1Spec=spec)[0]
+        fresh.append((key, (spec, value)))
+        return value
+
+    def remember(self, fresh: list[tuple[tuple[Any, ...], Any]]) -> None:
+        """Put the values of a linted certificate into the memo (after their node trees were built)."""
+        for key, entry in fresh:
+            self._memo.put(key, entry)
+
+
+def _children(der: bytes, start: int, end: int, *, whole: bool = False) -> list[tuple[int, int, int]] | None:
+    """The (tag offset, content offset, end) of each DER element in der[start:end]; None unless strict DER.
+
+    With `whole`, der[start:end] must be exactly one element, and its children are returned.
+    """
+    found = []
+    at = start
+    while at < end:
+        if at + 2 > end or der[at] & 0x1F == 0x1F:
+            return None  # truncated, or a multi-byte tag (none in a certificate's outer structure)
+        length = der[at + 1]
+        content = at + 2
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4 or content + count > end or der[content] == 0:
+                return None  # indefinite or non-minimal length
+            length = int.from_bytes(der[content:content + count], "big")
+            if length < 0x80:
+                return None
+            content += count
+        if content + length > end:
+            return None
+        found.append((at, content, content + length))
+        at = content + length
+    if whole:
+        if len(found) != 1 or found[0][2] != end:
+            return None
+        return _children(der, found[0][1], found[0][2])
+    return found

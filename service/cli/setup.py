@@ -19,6 +19,22 @@ if TYPE_CHECKING:
     from service.ca.authority import CertificateAuthority
     from service.process.runtime import Runtime
 
+SERVERS = ("auto", "granian", "gunicorn")
+DEFAULT_SERVER = "auto"
+GRANIAN_MIN_BACKLOG = 128  # granian raises any smaller listen backlog to this
+
+
+def pick_server(kind: str, *, tls: bool, backlog: int) -> str:
+    """`auto`: granian (measured faster), unless the options ask for what only gunicorn keeps.
+
+    With `--tls`, gunicorn's OpenSSL context answers in the server's suite order (AES-256
+    first); granian's rustls offers the same suites and versions but follows the client's order.
+    A backlog below 128 is honoured by gunicorn only.
+    """
+    if kind != "auto":
+        return kind
+    return "gunicorn" if tls or backlog < GRANIAN_MIN_BACKLOG else "granian"
+
 
 @click.command()
 @click.option("--ca-key-type", type=click.Choice([k.value for k in CaKeyType]), default=None,
@@ -53,10 +69,14 @@ def init(ca_key_type: str | None, hsm: bool) -> None:
 @click.option("--tls", is_flag=True, help="serve HTTPS with a certificate from certgate's own issuing CA")
 @click.option("--tls-name", "tls_names", multiple=True, metavar="NAME",
               help="another DNS name or IP for the server certificate (repeatable)")
-def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names: tuple[str, ...]) -> None:
-    """Run the API under gunicorn; runs `init` first where nothing exists yet."""
+@click.option("--server", "server_kind", type=click.Choice(SERVERS), default=DEFAULT_SERVER, show_default=True,
+              help="the HTTP server: auto is granian, or gunicorn with --tls or a backlog below 128")
+def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names: tuple[str, ...],
+          server_kind: str) -> None:
+    """Run the API under granian or gunicorn; runs `init` first where nothing exists yet."""
     setup_logging()
     s = settings()
+    server_kind = pick_server(server_kind, tls=tls, backlog=backlog)
     metrics_dir = prepare_metrics_dir(s.data_dir)
     from service.process.app import create_app  # after the metrics dir is set: prometheus reads it at import
     from service.process.observability import configure_logging
@@ -78,8 +98,31 @@ def serve(host: str, port: int, workers: int, backlog: int, tls: bool, tls_names
         options |= _tls(app, s.data_dir, host, tls_names)
         app.config["SESSION_COOKIE_SECURE"] = True  # the console's cookie never travels over plain HTTP
         scheme = "https"
-    click.echo(f"certgate serving on {scheme}://{host}:{port} ({workers} workers)", err=True)
-    GunicornServer(app, options).run()
+    click.echo(f"certgate serving on {scheme}://{host}:{port} ({workers} {server_kind} workers)", err=True)
+    if server_kind == "granian":
+        _serve_granian(app, s.data_dir, host, port, workers, backlog, tls, tls_names)
+    else:
+        GunicornServer(app, options).run()
+
+
+def _serve_granian(app: Flask, data_dir: Path, host: str, port: int, workers: int, backlog: int, tls: bool,
+                   tls_names: tuple[str, ...]) -> None:
+    from service.process.granian_server import GranianOptions, run_granian
+
+    options = GranianOptions(host, port, workers, backlog)
+    if tls:
+        from service.process.runtime import Runtime
+        from service.process.tls import ServerNames, TlsPaths, ensure_server_certificate
+
+        runtime: Runtime = app.extensions["certgate"]
+        paths = TlsPaths(data_dir / "tls")
+        names = ServerNames.for_host(host, tls_names)
+
+        def renew() -> bool:
+            return ensure_server_certificate(runtime.ca, paths, names, runtime.clock())
+
+        options = GranianOptions(host, port, workers, backlog, tls_cert=paths.cert, tls_key=paths.key, tls_renew=renew)
+    run_granian(app, options)
 
 
 def _tls(app: Flask, data_dir: Path, host: str, extra_names: tuple[str, ...]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A real `certgate serve` (gunicorn) on 127.0.0.1 and a free port, for real clients."""
+"""A real `certgate serve` (granian or gunicorn) on 127.0.0.1 and a free port, for real clients."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from service.cli.setup import pick_server
 from tests.conftest import TEST_DOMAINS, TOKEN_NAMES
 from tests.e2e.pki_clients import CaFiles, KeyShop
 
@@ -38,6 +39,7 @@ class LiveServer:
     tokens: dict[str, str]
     process: subprocess.Popen[bytes]
     ssl_context: ssl.SSLContext | None = None  # set for `--tls`: trusts only this server's root CA
+    server_kind: str = "gunicorn"  # what `certgate serve --server` ran (auto resolved)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the `certgate` CLI against this server's data dir and database."""
@@ -94,7 +96,10 @@ def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2
             process.kill()
             raise RuntimeError("server did not start:\n" + (tmp / "server.log").read_text())
         time.sleep(0.1)
-    server = LiveServer(url, env, data_dir, {}, process, context)
+    args = list(serve_args)
+    backlog = int(args[args.index("--backlog") + 1]) if "--backlog" in args else 2048
+    kind = pick_server(args[args.index("--server") + 1] if "--server" in args else "auto", tls=tls, backlog=backlog)
+    server = LiveServer(url, env, data_dir, {}, process, context, kind)
     server.tokens.update(_create_tokens(server, token_keys))
     return server
 

@@ -76,8 +76,9 @@ def assert_serves(server: LiveServer) -> None:
     assert issued.status == 201, issued
 
 
-def test_a_killed_worker_is_replaced_and_nothing_is_half_written(tmp_path: Path) -> None:
-    server = start_server(tmp_path, workers=2, token_keys=["requester"])
+@pytest.mark.parametrize("server_kind", ["gunicorn", "granian"])
+def test_a_killed_worker_is_replaced_and_nothing_is_half_written(tmp_path: Path, server_kind: str) -> None:
+    server = start_server(tmp_path, workers=2, token_keys=["requester"], serve_args=("--server", server_kind))
     try:
         before = workers_of(server)
         assert len(before) == 2
@@ -86,13 +87,17 @@ def test_a_killed_worker_is_replaced_and_nothing_is_half_written(tmp_path: Path)
         victim = min(before)
         os.kill(victim, signal.SIGKILL)
         assert wait_for(lambda: len(workers_of(server) - before) == 1 and len(workers_of(server)) == 2, timeout=30), \
-            "gunicorn did not replace the killed worker"
+            f"{server_kind} did not replace the killed worker"
         outcomes = burst.join(timeout=90)
         tally = burst.tally()
         print(f"\nkilled worker {victim} after 40 answers; outcomes: {dict(tally)}")
         assert len(outcomes) == 200
         assert set(tally) <= {"201"} | CONNECTION_ERRORS, tally
-        assert sum(n for kind, n in tally.items() if kind != "201") <= 2, "only the killed worker's in-flight request may fail"
+        # A gunicorn sync worker holds one connection; a granian worker accepts connections
+        # itself and queues them for its Python thread, so a crash drops those it holds (at most
+        # one per client here: 8). Either way the rest are answered and nothing is half-written.
+        lost = sum(n for kind, n in tally.items() if kind != "201")
+        assert lost <= (2 if server_kind == "gunicorn" else 8), "only the killed worker's own connections may fail"
         assert_serves(server)
         assert_consistent(server)
         certificates = check_ledger(sqlite_url(server)).certificates
