@@ -63,7 +63,8 @@ class LiveServer:
 
 
 def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2, extra_env: dict[str, str] | None = None,
-                 serve_args: Sequence[str] = (), token_keys: Sequence[str] | None = None) -> LiveServer:
+                 serve_args: Sequence[str] = (), token_keys: Sequence[str] | None = None,
+                 domains: Sequence[str] = TEST_DOMAINS) -> LiveServer:
     """Start `certgate serve` with its own data dir; wait until /healthz answers.
 
     `serve_args` go to `certgate serve` as they are; with `--tls` among them the server is
@@ -100,7 +101,7 @@ def start_server(tmp: Path, *, database_url: str | None = None, workers: int = 2
     backlog = int(args[args.index("--backlog") + 1]) if "--backlog" in args else 2048
     kind = pick_server(args[args.index("--server") + 1] if "--server" in args else "auto", tls=tls, backlog=backlog)
     server = LiveServer(url, env, data_dir, {}, process, context, kind)
-    server.tokens.update(_create_tokens(server, token_keys))
+    server.tokens.update(_create_tokens(server, token_keys, domains))
     return server
 
 
@@ -123,11 +124,12 @@ print(json.dumps(secrets))
 """
 
 
-def _create_tokens(server: LiveServer, only: Iterable[str] | None = None) -> dict[str, str]:
-    """One token per test identity (see TOKEN_NAMES), through `certgate token create`."""
+def _create_tokens(server: LiveServer, only: Iterable[str] | None = None,
+                   domains: Sequence[str] = TEST_DOMAINS) -> dict[str, str]:
+    """One token per test identity (see TOKEN_NAMES), through `certgate token create`; `domains` owned."""
     wanted = set(only) if only is not None else set(TOKEN_NAMES)
     spec = json.dumps([[key, name, role.value] for key, (name, role) in TOKEN_NAMES.items() if key in wanted])
-    done = subprocess.run([sys.executable, "-c", _TOKEN_SCRIPT, spec, json.dumps(TEST_DOMAINS)], env=server.env, text=True,
+    done = subprocess.run([sys.executable, "-c", _TOKEN_SCRIPT, spec, json.dumps(list(domains))], env=server.env, text=True,
                           capture_output=True, check=True, timeout=120)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -208,7 +208,7 @@ def test_a_1024_bit_csr_is_refused_with_bad_csr(lab: AcmeLab, tmp_path: Path) ->
     assert done.returncode != 0 and "key_too_small" in output, output
 
 
-@pytest.mark.skipif(shutil.which("lego") is None, reason="lego is not installed (.ci/run installs it)")
+@pytest.mark.skipif(shutil.which("lego") is None, reason="lego is not installed (scripts/test installs it as root)")
 @pytest.mark.parametrize("challenge", ["http-01", "tls-alpn-01"])
 def test_lego_gets_a_certificate(lab: AcmeLab, challenge: str) -> None:
     _sqlite_only(lab)

@@ -94,7 +94,7 @@ def test_backup_under_load_restore_and_serve_on(databases: tuple[str | None, str
     env["CERTGATE_DATA_DIR"] = str(tmp_path / "new" / "data")
     done = _cli(env, "restore", str(backup))
     assert done.returncode == 0 and "restored into" in done.stdout, done.stdout + done.stderr
-    new = start_server(tmp_path / "new", database_url=restore_url, token_keys=[])
+    new = start_server(tmp_path / "new", database_url=restore_url, token_keys=[], domains=())  # both came back
     try:
         new.tokens.update(live.tokens)  # the tokens came back with the database
         audited = new.cli("audit", "verify", check=False)
