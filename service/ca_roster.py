@@ -53,8 +53,9 @@ class CaRoster:
     """
 
     def __init__(self, db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str,
-                 first: CertificateAuthority) -> None:
+                 first: CertificateAuthority, token: TokenConfig | None = None) -> None:
         self._db, self._ca_dir, self._passphrase, self._base_url = db, ca_dir, passphrase, base_url
+        self._token = token
         self._generations: dict[int, Generation] = {1: Generation(1, first, None)}
         self._head = 1
         self._lock = threading.Lock()
@@ -63,13 +64,14 @@ class CaRoster:
     @classmethod
     def load(cls, db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str,
              token: TokenConfig | None = None) -> CaRoster:
-        """Generation 1 from the files (its key perhaps in `token`), then every generation the database names.
+        """Generation 1 from the files, then every generation the database names (their keys perhaps in `token`).
 
         Raises:
             CaError: a CA's files are missing, unreadable, or differ from what the rollover recorded.
             TokenUnavailable: generation 1's key is in a token that is missing or locked.
         """
-        roster = cls(db, ca_dir, passphrase, base_url, CertificateAuthority.load(ca_dir, passphrase, base_url, token=token))
+        roster = cls(db, ca_dir, passphrase, base_url, CertificateAuthority.load(ca_dir, passphrase, base_url, token=token),
+                     token)
         roster.refresh()
         return roster
 
@@ -90,7 +92,7 @@ class CaRoster:
                                    .order_by(_GENERATIONS.c.id)).all()
             grown = dict(self._generations)  # replaced whole: readers iterate without the lock
             for found in rows:
-                ca = CertificateAuthority.load(self._ca_dir, self._passphrase, self._base_url, found.id)
+                ca = CertificateAuthority.load(self._ca_dir, self._passphrase, self._base_url, found.id, token=self._token)
                 if certificate_sha256(ca.issuing_cert) != found.certificate_sha256:
                     raise CaError(f"the certificate of issuing CA {found.id} differs from the one its rollover recorded")
                 grown[found.id] = Generation(found.id, ca, found.active_from)

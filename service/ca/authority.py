@@ -161,7 +161,7 @@ class CertificateAuthority:
         if not paths.issuing_cert.exists():
             raise CaError(f"no CA under {ca_dir}: run 'certgate init'")
         issuing_cert = load_certificate(paths.issuing_cert)
-        issuing_key = load_ca_key(paths.issuing_key, passphrase, token, "issuing", issuing_cert)
+        issuing_key = load_ca_key(paths.issuing_key, passphrase, token, "issuing", issuing_cert, generation)
         return cls(paths, load_certificate(paths.root_cert), issuing_cert, issuing_key, base_url, passphrase, token)
 
     def issue(self, order: IssueOrder, *, linter: Linter | None,
@@ -229,10 +229,11 @@ class CertificateAuthority:
 
 
 def load_ca_key(path: Path, passphrase: bytes | None, token: TokenConfig | None, role: str,
-                cert: x509.Certificate) -> CaKey:
+                cert: x509.Certificate, generation: int = 1) -> CaKey:
     """The key of CA certificate `cert`: from `path` when that file exists, else from the token.
 
-    `role` ("root", "issuing", "ocsp") picks the token label from `token`.
+    `role` ("root", "issuing", "ocsp") picks the token label from `token`; an issuing key's label
+    also depends on its `generation` (`TokenConfig.issuing_label_for`).
 
     Raises:
         CaError: no file and no token configured, unreadable, or not `cert`'s key.
@@ -246,7 +247,7 @@ def load_ca_key(path: Path, passphrase: bytes | None, token: TokenConfig | None,
     if token is None:
         raise CaError(f"no {path.name} and no PKCS#11 token configured: set CERTGATE_PKCS11_MODULE "
                       "for a CA made with 'certgate init --hsm'")
-    label = {"root": token.root_label, "issuing": token.issuing_label}.get(role, token.ocsp_label)
+    label = {"root": token.root_label, "issuing": token.issuing_label_for(generation)}.get(role, token.ocsp_label)
     if label is None:
         raise CaError(f"no {role} key label configured for the PKCS#11 token")
     public = cert.public_key()

@@ -75,6 +75,10 @@ class TokenConfig:
     issuing_label: str = "certgate-issuing"
     ocsp_label: str | None = None
 
+    def issuing_label_for(self, generation: int) -> str:
+        """The issuing key's label of `generation`: `issuing_label`, then `<issuing_label>-<N>` after rollovers."""
+        return self.issuing_label if generation == 1 else f"{self.issuing_label}-{generation}"
+
 
 @dataclass
 class TokenTimings:
@@ -281,6 +285,24 @@ class Token:
                     pub, _ = session.generate_keypair(KeyType.RSA, _RSA_BITS[kind], store=True, label=label,
                                                       private_template=private, public_template=public)
                 return _public_key(pub)
+        except p11.PKCS11Error as exc:
+            self.reset()
+            raise _unavailable(exc) from None
+
+    def destroy(self, label: str) -> None:
+        """Delete the key pair `label` (a rollover that failed after generating it).
+
+        Raises:
+            TokenUnavailable: the token failed.
+        """
+        with self._lock:
+            token = self._open()
+            for pooled in self._idle:  # cached handles of the destroyed key
+                pooled.keys.pop(label, None)
+        try:
+            with self._call_lock, token.open(rw=True) as session:
+                for found in list(session.get_objects({Attribute.LABEL: label})):
+                    found.destroy()
         except p11.PKCS11Error as exc:
             self.reset()
             raise _unavailable(exc) from None

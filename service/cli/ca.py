@@ -38,7 +38,8 @@ def rollover(at: str | None, ca_key_type: str | None) -> None:
     s = settings()
     try:
         result = roll_over(database(s), s.data_dir / "ca", s.ca_passphrase, s.base_url, actor=cli_actor(), clock=now,
-                           active_from=_when(at), key_type=CaKeyType(ca_key_type) if ca_key_type else None)
+                           active_from=_when(at), key_type=CaKeyType(ca_key_type) if ca_key_type else None,
+                           token=s.pkcs11)
     except CertgateError as exc:
         click.echo(f"rollover refused: {exc.message}", err=True)
         sys.exit(1)

@@ -14,10 +14,12 @@ from sqlalchemy import case, func, select
 
 from service.audit.log import append_event
 from service.ca.authority import CA_COUNTRY, CA_ORGANIZATION, ISSUING_YEARS, CaPaths, CertificateAuthority, new_serial
+from service.ca.hsm import TokenConfig, open_token
 from service.ca.keystore import (CaKeyType, generate_key, load_certificate, write_certificate,
                                  write_private_key)
 from service.ca.profile import Urls, ca_name, issuing_builder
 from service.ca.signer import CaPublicKey
+from service.ca.token_key import TokenKey
 from service.ca_roster import RECHECK, certificate_sha256
 from service.db.models import CaGeneration, Certificate, table_of
 from service.db.session import Database
@@ -69,51 +71,65 @@ def _claim(path: Path) -> None:
 
 def roll_over(db: Database, ca_dir: Path, passphrase: bytes | None, base_url: str, *, actor: str,
               clock: Callable[[], datetime], active_from: datetime | None = None,
-              key_type: CaKeyType | None = None) -> RolloverResult:
+              key_type: CaKeyType | None = None, token: TokenConfig | None = None) -> RolloverResult:
     """Make the next issuing CA generation under the root; it signs from `active_from` (default: now).
 
-    The key and certificate files are written first (unreferenced until the row exists); the row
-    and its `ca:rolled_over` audit event then commit together. The switch is at `active_from`,
-    but never earlier than `SWITCH_NOTICE` after the commit (read from `clock` in the
+    The new key lives where the current issuing key does: a file, or (CA keys in `token`) a
+    non-extractable token key labelled `TokenConfig.issuing_label_for(generation)`, only its
+    certificate in `ca_dir`. The key and certificate are made first (unreferenced until the row
+    exists); the row and its `ca:rolled_over` audit event (naming where the key lives) then commit
+    together. The switch is at `active_from`, but never earlier than `SWITCH_NOTICE` after the commit (read from `clock` in the
     transaction): running servers learn of the new CA before it starts, so no certificate is
     signed by the old CA after the recorded switch, nor by the new one before it.
 
     Raises:
         BadRequest: `active_from` lies in the past, or after the new CA would expire.
         Conflict: another rollover took the same generation, or one waits for its start.
-        CaError: the root key cannot be read (wrong passphrase).
+        CaError: the root key cannot be read (wrong passphrase), or the token holds the new label already.
+        TokenUnavailable: the CA keys are in a token that is missing or locked.
     """
     now = clock()
     start = now if active_from is None else active_from
     if start < now - PAST_TOLERANCE:
         raise BadRequest("the rollover time lies in the past: it would rewrite which CA signed what")
     generation = _head(db, now) + 1
-    signer = CertificateAuthority.load(ca_dir, passphrase, base_url, generation - 1)
+    signer = CertificateAuthority.load(ca_dir, passphrase, base_url, generation - 1, token=token)
     root_key = signer.load_root_key()
     root = signer.root_cert
     kind = key_type or key_type_of(signer.issuing_key.public_key())
-    key = generate_key(kind)
     not_before = now - BACKDATE
     not_after = min(not_before + timedelta(days=365 * ISSUING_YEARS), root.not_valid_after_utc)
     if start >= not_after:
         raise BadRequest("the new issuing CA would expire before it starts signing")
-    name = ca_name(f"certgate Issuing CA {generation}", CA_ORGANIZATION, CA_COUNTRY)
-    cert = root_key.sign_certificate(issuing_builder(key.public_key(), name, root, new_serial(), not_before, not_after,
-                                                     Urls(base_url.rstrip("/"), generation)))
     paths = CaPaths(ca_dir, generation)
-    _claim(paths.issuing_key)
+    in_token = token is not None and isinstance(signer.issuing_key, TokenKey)
+    _claim(paths.issuing_cert if in_token else paths.issuing_key)
+    made: TokenKey | None = None
     try:
-        write_private_key(paths.issuing_key, key, passphrase)
+        if token is not None and in_token:
+            session = open_token(token)
+            label = token.issuing_label_for(generation)
+            made = TokenKey(session, label, session.generate(label, kind))
+            public, location = made.public_key(), made.location
+        else:
+            key = generate_key(kind)
+            public, location = key.public_key(), f"file:{paths.issuing_key.name}"
+            write_private_key(paths.issuing_key, key, passphrase)
+        name = ca_name(f"certgate Issuing CA {generation}", CA_ORGANIZATION, CA_COUNTRY)
+        cert = root_key.sign_certificate(issuing_builder(public, name, root, new_serial(), not_before, not_after,
+                                                         Urls(base_url.rstrip("/"), generation)))
         write_certificate(paths.issuing_cert, cert)
-        return _record(db, generation, cert, kind, actor, now, start, clock)
+        return _record(db, generation, cert, kind, location, actor, now, start, clock)
     except BaseException:
         paths.issuing_key.unlink(missing_ok=True)  # ours: claimed exclusively above
         paths.issuing_cert.unlink(missing_ok=True)
+        if made is not None:
+            made.token.destroy(made.label)  # ours: `generate` refuses an existing label
         raise
 
 
-def _record(db: Database, generation: int, cert: x509.Certificate, kind: CaKeyType, actor: str, now: datetime,
-            start: datetime, clock: Callable[[], datetime]) -> RolloverResult:
+def _record(db: Database, generation: int, cert: x509.Certificate, kind: CaKeyType, location: str, actor: str,
+            now: datetime, start: datetime, clock: Callable[[], datetime]) -> RolloverResult:
     """The generation's row and its audit event, in one transaction."""
     digest = certificate_sha256(cert)
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
@@ -127,6 +143,7 @@ def _record(db: Database, generation: int, cert: x509.Certificate, kind: CaKeyTy
         append_event(session, event="ca:rolled_over", actor=actor, subject=f"ca:issuing:{generation}", at=now, data={
             "generation": generation, "previous": generation - 1, "subject": cert.subject.rfc4514_string(),
             "certificate_sha256": digest, "serial_number": format(cert.serial_number, "x"), "key_type": kind.value,
+            "key_location": location,
             "not_before": not_before.isoformat(), "not_after": not_after.isoformat(), "active_from": start.isoformat()})
     return RolloverResult(generation, cert, start)
 
