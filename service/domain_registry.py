@@ -11,17 +11,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-import sqlalchemy
 from sqlalchemy.sql.schema import Table
 from sqlmodel import col, func, select
 
 from policies.domains import DomainIndex, DomainMatch
-from service.db.direct import DirectUnit
 from service.db.models import DomainChange, table_of
 from service.db.session import Database
 
 _CHANGES = table_of(DomainChange)
-_HEAD = sqlalchemy.select(sqlalchemy.func.max(_CHANGES.c.seq))
 _ALL_DOMAINS = "SELECT id, domain, owner FROM owned_domains"
 
 
@@ -44,19 +41,15 @@ class DomainRegistry:
         if self._index is None or head > self._seq:
             self.refresh()
 
-    def current(self, reads: DirectUnit | None = None) -> DomainIndex:
-        """The index, caught up with every change committed before `reads` began (or now)."""
-        if reads is None:
-            self.refresh()
-        else:
-            head = reads.first(_HEAD)
-            if self._index is None or (head is not None and (head[0] or 0) > self._seq):
-                self.refresh()
+    def current(self) -> DomainIndex:
+        """The index, caught up with every change committed by now (the judge catches up through
+        `service.change_heads` instead, in its first read)."""
+        self.refresh()
         assert self._index is not None
         return self._index
 
     def current_or_empty(self) -> DomainIndex:
-        """The index as it is, without a database check (for a request that names no DNS name)."""
+        """The index as it is, without a database check (the judge has caught it up already)."""
         return self._index if self._index is not None else DomainIndex()
 
     def lookup(self, name: str) -> DomainMatch | None:
