@@ -172,16 +172,19 @@ def render(points: list[dict[str, Any]], targets: list[str], rounds: int) -> str
                      f"{statistics.median(p['p50_ms'] for p in ps):.1f} | {statistics.median(p['p99_ms'] for p in ps):.1f} | "
                      f"{statistics.median(p['cpu_ms_per_request'] for p in ps):.2f} | {sum(p['errors'] for p in ps)} | "
                      f"{statistics.median(p['loadavg'] for p in ps):.2f} |")
-    lines += ["", "| ratio (req/s, same round) | median | per round |", "|---|---|---|"]
+    lines += ["", "| ratio (same round) | req/s: median | per round | by CPU per request: median | per round |",
+              "|---|---|---|---|---|"]
     for a, b in RATIOS:
-        per = []
+        per, cpu = [], []
         for r in range(rounds):
-            pa = [p["rps"] for p in points if p["target"] == a and p["round"] == r]
-            pb = [p["rps"] for p in points if p["target"] == b and p["round"] == r]
+            pa = [p for p in points if p["target"] == a and p["round"] == r]
+            pb = [p for p in points if p["target"] == b and p["round"] == r]
             if pa and pb:
-                per.append(pa[0] / pb[0])
+                per.append(pa[0]["rps"] / pb[0]["rps"])
+                cpu.append(pb[0]["cpu_ms_per_request"] / pa[0]["cpu_ms_per_request"])
         if per:
-            lines.append(f"| {a} / {b} | {statistics.median(per):.2f} | {', '.join(f'{x:.2f}' for x in per)} |")
+            lines.append(f"| {a} / {b} | {statistics.median(per):.2f} | {', '.join(f'{x:.2f}' for x in per)} | "
+                         f"{statistics.median(cpu):.2f} | {', '.join(f'{x:.2f}' for x in cpu)} |")
     return "\n".join(lines)
 
 
