@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 from sqlmodel import select
 
 from service.acme.accounts import NewAccount, change_key, create_account, principal_of, update_account
-from service.acme.challenges import owned_challenge, read_authz, respond
+from service.acme.challenges import current_challenge, owned_challenge, read_authz, respond
 from service.acme.eab import issuer_key_id
 from service.acme.frontend import Caller, answer, blp, runtime, signed_request, urls, validator
 from service.acme.jws import b64decode, public_key
@@ -133,7 +133,8 @@ def authz(authz_id: str) -> Response:
 
 @blp.post("/chall/<challenge_id>")
 def challenge(challenge_id: str) -> Response:
-    """`{}` starts validation (off this request, by a validator); POST-as-GET reads the challenge."""
+    """`{}` starts validation (by a validator thread, off this request) and waits a bounded time for
+    it; POST-as-GET reads the challenge."""
     caller = signed_request()
     rt = runtime()
     if caller.signed.is_post_as_get:
@@ -141,8 +142,12 @@ def challenge(challenge_id: str) -> Response:
             found, authz_id = owned_challenge(session, caller.known, challenge_id)
     else:
         caller.signed.payload_json()
-        found, authz_id = respond(rt.db, caller.known, challenge_id, rt.clock())
-        validator().kick()
+        with validator().expecting(challenge_id) as expected:
+            found, authz_id = respond(rt.db, caller.known, challenge_id, rt.clock())
+            validator().kick(expected)
+            if found.status == "processing" and rt.settings.acme_challenge_wait_seconds > 0:
+                expected.finished.wait(rt.settings.acme_challenge_wait_seconds)  # bounded: then as it stands
+                found = current_challenge(rt.db, challenge_id)
     response = answer(challenge_body(urls(), found))
     response.headers.add("Link", f'<{urls().authz(authz_id)}>;rel="up"')
     return response
