@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Flask, Response, request
-from sqlmodel import select
 
 from service.acme.accounts import NewAccount, change_key, create_account, principal_of, update_account
 from service.acme.challenges import current_challenge, owned_challenge, read_authz, respond
@@ -15,6 +14,7 @@ from service.acme.frontend import Caller, answer, blp, runtime, signed_request, 
 from service.acme.jws import b64decode, public_key
 from service.acme.orders import PROCESSING_RETRY_AFTER, OrderView, account_orders, finalize, new_order, read_order
 from service.acme.problems import AcmeProblem
+from service.acme.reads import certificate_download
 from service.acme.renewal import cert_id_serial, reason_name, renewal_window, revocation_target
 from service.acme.validator import Validator
 from service.acme.wire import account_body, authz_body, challenge_body, order_body, timestamp
@@ -158,11 +158,12 @@ def certificate(serial: str) -> Response:
     """The certificate and its chain, PEM (POST-as-GET by an account of the same requester)."""
     caller = signed_request()
     rt = runtime()
-    with rt.db.read() as session:
-        cert = session.exec(select(Certificate).where(Certificate.serial_number == serial)).first()
-    if cert is None or cert.requester != caller.known.requester:
+    with rt.db.direct_read() as reads:
+        found = certificate_download(reads, serial)
+    if found is None or found[1] != caller.known.requester:
         raise AcmeProblem("malformed", "no such certificate", status=404)
-    return Response(cert.pem + rt.roster.get(cert.issuer_ca).chain_pem, mimetype="application/pem-certificate-chain")
+    pem, _, issuer_ca = found
+    return Response(pem + rt.roster.get(issuer_ca).chain_pem, mimetype="application/pem-certificate-chain")
 
 
 @blp.post("/revoke-cert")
