@@ -8,6 +8,7 @@ from typing import Any
 from service.acme.challenges import claim_next, current_challenge, record_validation, respond
 from service.acme.reads import account_by_id
 from service.acme.validator import Validator
+from service.process.config import Settings
 from service.process.runtime import Runtime
 from tests.acme.client import AcmeTestClient, Responder, wait_for
 from tests.acme.conftest import NAME, OWNED_IP
@@ -101,3 +102,10 @@ def test_a_challenge_claimed_by_another_validator_releases_the_waiter_as_process
         assert current_challenge(rt.db, challenge_id).status == "valid"
     finally:
         validator.stop()
+
+
+def test_the_wait_is_a_setting() -> None:
+    assert Settings.from_env({}).acme_challenge_wait_seconds == 2.0
+    assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "0.5"}).acme_challenge_wait_seconds == 0.5
+    assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "0"}).acme_challenge_wait_seconds == 0.0
+    assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "-3"}).acme_challenge_wait_seconds == 0.0
