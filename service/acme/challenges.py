@@ -20,10 +20,13 @@ from service.db.types import UtcDateTime
 
 CLAIM_SECONDS = 30  # a claimed challenge returns to the pool if its validator died
 _CHALLENGES = table_of(AcmeChallenge)
+_UNCLAIMED = (_CHALLENGES.c.status == "processing",
+              or_(_CHALLENGES.c.claimed_until.is_(None), _CHALLENGES.c.claimed_until < bindparam("now", type_=UtcDateTime())))
+# One statement claims any waiting challenge; on PostgreSQL, SKIP LOCKED lets validators of other
+# instances pass over a row being claimed (SQLite writers are serialised and render no FOR UPDATE).
 _CLAIM = (update(_CHALLENGES)
-          .where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "processing",
-                 or_(_CHALLENGES.c.claimed_until.is_(None),
-                     _CHALLENGES.c.claimed_until < bindparam("now", type_=UtcDateTime())))
+          .where(_CHALLENGES.c.id == core_select(_CHALLENGES.c.id).where(*_UNCLAIMED).limit(1)
+                 .with_for_update(skip_locked=True).scalar_subquery(), *_UNCLAIMED)
           .values(claimed_until=bindparam("until", type_=UtcDateTime()))
           .returning(_CHALLENGES.c.id))
 _AUTHZ, _ORDERS = table_of(AcmeAuthorization), table_of(AcmeOrder)
@@ -147,20 +150,19 @@ def respond(db: Database, account: AcmeAccount, challenge_id: str, now: datetime
         return challenge, authz.id
 
 
+def current_challenge(db: Database, challenge_id: str) -> AcmeChallenge:
+    """A challenge as it stands now (one the caller has already found and owns)."""
+    with db.direct_read() as reads:
+        challenge = challenge_by_id(reads, challenge_id)
+    assert challenge is not None  # challenges are never deleted
+    return challenge
+
+
 def claim_next(db: Database, now: datetime) -> Claimed | None:
-    """Claim one challenge waiting for validation (any worker, any instance: one wins each)."""
-    with db.read() as session:
-        candidates = session.exec(select(AcmeChallenge.id).where(
-            AcmeChallenge.status == "processing",
-            or_(col(AcmeChallenge.claimed_until).is_(None), col(AcmeChallenge.claimed_until) < now)).limit(5)).all()
-    for challenge_id in candidates:
-        with db.direct_write() as unit:
-            won = unit.rows(_CLAIM, {"challenge_id": challenge_id, "now": now,
-                                     "until": now + timedelta(seconds=CLAIM_SECONDS)})
-        if won:
-            with db.direct_read() as reads:
-                return Claimed(*validation_input(reads, challenge_id))
-    return None
+    """Claim one challenge waiting for validation (any worker, any instance: one wins each), in one transaction."""
+    with db.direct_write() as unit:
+        won = unit.rows(_CLAIM, {"now": now, "until": now + timedelta(seconds=CLAIM_SECONDS)})
+        return Claimed(*validation_input(unit, won[0][0])) if won else None
 
 
 def record_validation(db: Database, claimed: Claimed, problem: dict[str, Any] | None, hops: list[dict[str, Any]],

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from service.acme.jws import SignedRequest, jwk_of, load_key, parse, verify
+from service.acme.jws import SignedRequest, load_key, parse, stored_key, verify
 from service.acme.nonces import exchange_nonce, issue_nonce
 from service.acme.problems import AcmeProblem
 from service.acme.reads import account_by_id
@@ -96,7 +96,7 @@ def signed_request(*, jwk_allowed: bool = False) -> Caller:
         key = load_key(signed.jwk, rt.judge.policy.keys)
     else:
         account = _account_of(str(signed.kid))
-        key = jwk_of(account.jwk, "serverInternal")
+        key = stored_key(account.jwk)
     verify(signed, key)
     g.acme_next_nonce = exchange_nonce(rt.db, signed.nonce, rt.clock())  # one write: the answer's nonce too
     if g.acme_next_nonce is None:

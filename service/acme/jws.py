@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -176,6 +177,20 @@ def jwk_of(value: object, problem: str) -> JWK:
     if not isinstance(key, JWK):
         raise AcmeProblem(problem, "the JWK is not a valid key")
     return key
+
+
+def stored_key(jwk: dict[str, Any]) -> JWK:
+    """An account's stored JWK, parsed once per process (every kid request of the account needs it).
+
+    Raises:
+        AcmeProblem: serverInternal, when the stored value is no valid JWK.
+    """
+    return _stored_key(json.dumps(jwk, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_key(canonical: str) -> JWK:
+    return jwk_of(json.loads(canonical), "serverInternal")  # a failure is not cached: lru_cache keeps results only
 
 
 def verify(signed: SignedRequest, key: JWK) -> None:

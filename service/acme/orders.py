@@ -192,13 +192,18 @@ def finalize(db: Database, judge: Judge, issuer: Issuer, account: AcmeAccount, o
                                        "verdict": decision.verdict.value}, now)])
 
     try:
-        submit_request(db, judge, issuer, Submission(csr=csr_der), principal_of(account), now, on_recorded=move_order)
+        record = submit_request(db, judge, issuer, Submission(csr=csr_der, verified=csr), principal_of(account), now,
+                                on_recorded=move_order)
     except PolicyRejected as exc:
         kind = "rejectedIdentifier" if exc.code == "name_not_allowed" else "badCSR"
         raise AcmeProblem(kind, f"{exc.code}: {exc.message}") from exc
     except LintFailed as exc:
         raise AcmeProblem("badCSR", f"lint_failed: {exc.message}") from exc
-    return read_order(db, account, order_id, now)
+    # what move_order wrote (a refusal raised above): no second read of the order
+    moved = current.order.model_copy(update={"request_id": record.request.id,
+                                             "status": "valid" if record.certificate else "processing"})
+    serial = record.certificate.serial_number if record.certificate else None
+    return OrderView(moved, moved.status, current.authz_ids, None, serial)
 
 
 def _csr_problem(decision: Decision) -> dict[str, Any]:

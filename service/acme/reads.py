@@ -1,4 +1,4 @@
-"""The reads every ACME request makes (its account; a polled authorization), as direct statements."""
+"""The reads every ACME request makes (its account; a polled authorization; a download), as direct statements."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ _CHALLENGE = select(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("id"))
 _TO_VALIDATE = (select(_CHALLENGES.c.id, _CHALLENGES.c.type, _AUTHZ.c.kind, _AUTHZ.c.value, _CHALLENGES.c.token, _ACCOUNTS.c.thumbprint)
                 .join(_AUTHZ, _AUTHZ.c.id == _CHALLENGES.c.authz_id).join(_ORDERS, _ORDERS.c.id == _AUTHZ.c.order_id)
                 .join(_ACCOUNTS, _ACCOUNTS.c.id == _ORDERS.c.account_id).where(_CHALLENGES.c.id == bindparam("id")))
+_DOWNLOAD = (select(_CERTIFICATES.c.pem, _CERTIFICATES.c.requester, _CERTIFICATES.c.issuer_ca)
+             .where(_CERTIFICATES.c.serial_number == bindparam("serial")))
 _CHALLENGES_OF = select(_CHALLENGES).where(_CHALLENGES.c.authz_id == bindparam("id")).order_by(_CHALLENGES.c.type)
 
 
@@ -80,3 +82,9 @@ def request_outcome(reads: DirectUnit, request_id: str) -> tuple[str, str | None
     found = reads.first(_REQUEST_OUTCOME, {"id": request_id})
     assert found is not None  # the order's request exists
     return str(found[0]), found[1]
+
+
+def certificate_download(reads: DirectUnit, serial: str) -> tuple[str, str, int] | None:
+    """(PEM, requester, issuing CA generation) of the certificate with this serial number."""
+    found = reads.first(_DOWNLOAD, {"serial": serial})
+    return None if found is None else (str(found[0]), str(found[1]), int(found[2]))

@@ -6,15 +6,15 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Flask, Response, request
-from sqlmodel import select
 
 from service.acme.accounts import NewAccount, change_key, create_account, principal_of, update_account
-from service.acme.challenges import owned_challenge, read_authz, respond
+from service.acme.challenges import current_challenge, owned_challenge, read_authz, respond
 from service.acme.eab import issuer_key_id
 from service.acme.frontend import Caller, answer, blp, runtime, signed_request, urls, validator
 from service.acme.jws import b64decode, public_key
 from service.acme.orders import PROCESSING_RETRY_AFTER, OrderView, account_orders, finalize, new_order, read_order
 from service.acme.problems import AcmeProblem
+from service.acme.reads import certificate_download
 from service.acme.renewal import cert_id_serial, reason_name, renewal_window, revocation_target
 from service.acme.validator import Validator
 from service.acme.wire import account_body, authz_body, challenge_body, order_body, timestamp
@@ -133,7 +133,8 @@ def authz(authz_id: str) -> Response:
 
 @blp.post("/chall/<challenge_id>")
 def challenge(challenge_id: str) -> Response:
-    """`{}` starts validation (off this request, by a validator); POST-as-GET reads the challenge."""
+    """`{}` starts validation (by a validator thread, off this request) and waits a bounded time for
+    it; POST-as-GET reads the challenge."""
     caller = signed_request()
     rt = runtime()
     if caller.signed.is_post_as_get:
@@ -141,8 +142,12 @@ def challenge(challenge_id: str) -> Response:
             found, authz_id = owned_challenge(session, caller.known, challenge_id)
     else:
         caller.signed.payload_json()
-        found, authz_id = respond(rt.db, caller.known, challenge_id, rt.clock())
-        validator().kick()
+        with validator().expecting(challenge_id) as expected:
+            found, authz_id = respond(rt.db, caller.known, challenge_id, rt.clock())
+            validator().kick(expected)
+            if found.status == "processing" and rt.settings.acme_challenge_wait_seconds > 0:
+                expected.finished.wait(rt.settings.acme_challenge_wait_seconds)  # bounded: then as it stands
+                found = current_challenge(rt.db, challenge_id)
     response = answer(challenge_body(urls(), found))
     response.headers.add("Link", f'<{urls().authz(authz_id)}>;rel="up"')
     return response
@@ -153,11 +158,12 @@ def certificate(serial: str) -> Response:
     """The certificate and its chain, PEM (POST-as-GET by an account of the same requester)."""
     caller = signed_request()
     rt = runtime()
-    with rt.db.read() as session:
-        cert = session.exec(select(Certificate).where(Certificate.serial_number == serial)).first()
-    if cert is None or cert.requester != caller.known.requester:
+    with rt.db.direct_read() as reads:
+        found = certificate_download(reads, serial)
+    if found is None or found[1] != caller.known.requester:
         raise AcmeProblem("malformed", "no such certificate", status=404)
-    return Response(cert.pem + rt.roster.get(cert.issuer_ca).chain_pem, mimetype="application/pem-certificate-chain")
+    pem, _, issuer_ca = found
+    return Response(pem + rt.roster.get(issuer_ca).chain_pem, mimetype="application/pem-certificate-chain")
 
 
 @blp.post("/revoke-cert")

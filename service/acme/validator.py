@@ -1,11 +1,19 @@
-"""The validation authority: a thread per process that claims waiting challenges from the database."""
+"""The validation authority: a thread per process that claims waiting challenges from the database.
+
+A challenge POST may wait (bounded) for its challenge: it registers with `expecting` before it
+starts the challenge, stamps the registration when it kicks the thread, and is signalled when this
+thread records that challenge, or when a round that began after the kick claims nothing (another
+worker or instance holds the challenge: the POST answers it as it stands).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +27,17 @@ log = logging.getLogger("certgate.acme")
 IDLE_POLL_SECONDS = 1.0  # another worker's or instance's challenges are found within this
 
 
+@dataclass(eq=False)
+class Expected:
+    """A challenge POST waiting for its challenge's validation in this process."""
+
+    challenge_id: str
+    finished: threading.Event = field(default_factory=threading.Event)
+    kicked_before_round: int | None = None  # rounds numbered above this one began after the kick
+
+
 class Validator:
-    """Validates challenges off the request path; a challenge POST only wakes it up."""
+    """Validates challenges off the request path; a challenge POST only wakes it up (and may wait)."""
 
     def __init__(self, db: Database, *, port: int, hosts: Mapping[str, str], clock: Callable[[], datetime],
                  tls_port: int = 443) -> None:
@@ -34,15 +51,35 @@ class Validator:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._round = 0
+        self._expected: set[Expected] = set()
 
-    def kick(self) -> None:
-        """Make sure this process' thread runs (threads do not survive a fork), and wake it."""
+    @contextmanager
+    def expecting(self, challenge_id: str) -> Iterator[Expected]:
+        """Register a wait for `challenge_id` (before the challenge is started, so no signal is missed)."""
+        expected = Expected(challenge_id)
+        with self._lock:
+            self._expected.add(expected)
+        try:
+            yield expected
+        finally:
+            with self._lock:
+                self._expected.discard(expected)
+
+    def kick(self, expected: Expected | None = None) -> None:
+        """Make sure this process' thread runs (threads do not survive a fork), and wake it.
+
+        `expected` (registered with `expecting`, its challenge committed) is stamped with the rounds
+        begun so far: a later round that finds nothing to claim releases it.
+        """
         with self._lock:
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._wake = threading.Event()
                 self._thread = threading.Thread(target=self._loop, name="acme-validator", daemon=True)
                 self._thread.start()
+            if expected is not None:
+                expected.kicked_before_round = self._round
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -54,6 +91,7 @@ class Validator:
 
     def _loop(self) -> None:
         while not self._stopped:
+            self._wake.clear()  # before the round: a kick during the round is not lost
             try:
                 busy = self.run_once()
             except Exception:  # noqa: BLE001 - the thread must outlive a database outage
@@ -61,16 +99,28 @@ class Validator:
                 busy = False
             if not busy:
                 self._wake.wait(IDLE_POLL_SECONDS)
-                self._wake.clear()
 
     def run_once(self) -> bool:
         """Claim and validate one challenge; False when none waits."""
+        with self._lock:
+            self._round += 1
+            this_round = self._round
         claimed = claim_next(self.db, self.clock())
-        if claimed is None:
+        if claimed is None:  # what was kicked before this round is claimed elsewhere, or done
+            self._release(lambda e: e.kicked_before_round is not None and e.kicked_before_round < this_round)
             return False
-        problem, hops = self.validate(claimed)
-        record_validation(self.db, claimed, problem, hops, self.clock())
+        try:
+            problem, hops = self.validate(claimed)
+            record_validation(self.db, claimed, problem, hops, self.clock())
+        finally:
+            self._release(lambda e: e.challenge_id == claimed.challenge_id)
         return True
+
+    def _release(self, which: Callable[[Expected], bool]) -> None:
+        with self._lock:
+            for expected in self._expected:
+                if which(expected):
+                    expected.finished.set()
 
     def validate(self, claimed: Claimed) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """http-01: fetch the key authorization and compare (RFC 8555 §8.3: trailing whitespace is

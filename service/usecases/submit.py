@@ -6,7 +6,7 @@ import hashlib
 import uuid
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -36,6 +36,8 @@ class Submission:
     validity_days: int | None = None
     justification: str | None = None
     client_auth: bool = False
+    # `csr` already loaded by the edge (ACME's finalize checks its names first): not parsed again
+    verified: VerifiedCsr | None = field(default=None, compare=False, repr=False)
 
     def fingerprint(self) -> dict[str, object]:
         """What an `Idempotency-Key` binds: every field, the CSR by its digest."""
@@ -156,7 +158,7 @@ def examine(judge: Judge, submission: Submission, actor: Principal, reads: Direc
         MalformedCsr, CsrSignatureInvalid: the bytes are not a verifiable CSR.
         PolicyRejected: the CSR cannot be judged at all.
     """
-    csr = load_csr(submission.csr)
+    csr = submission.verified or load_csr(submission.csr)
     facts = request_facts(csr, submission.validity_days)
     return Judged(submission, csr, judge.decide(facts, requester=actor.name, reads=reads, now=now))
 

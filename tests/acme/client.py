@@ -78,10 +78,13 @@ class Responder:
 
     def __init__(self) -> None:
         self.answers: dict[str, str] = {}
-        answers = self.answers
+        self.open = threading.Event()  # cleared: every fetch waits until it is set again
+        self.open.set()
+        answers, gate = self.answers, self.open
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                gate.wait(30)
                 token = self.path.rsplit("/", 1)[-1]
                 body = answers.get(token)
                 self.send_response(200 if body else 404)
