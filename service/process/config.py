@@ -34,7 +34,7 @@ class Settings:
     acme_validation_hosts: Mapping[str, str] = field(default_factory=dict)
     acme_ari_retry_seconds: int = 3600
     acme_tls_alpn_port: int = 443
-    acme_challenge_wait_seconds: float = 2.0  # a challenge POST waits this long for its validation
+    acme_challenge_wait_seconds: float = 1.0  # a challenge POST waits this long for its validation (at most 10 s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,7 +58,7 @@ class Settings:
             acme_validation_hosts=_name_map(env.get("CERTGATE_ACME_VALIDATION_HOSTS", "")),
             acme_ari_retry_seconds=int(env.get("CERTGATE_ACME_ARI_RETRY_SECONDS") or 3600),
             acme_tls_alpn_port=int(env.get("CERTGATE_ACME_TLS_ALPN_PORT") or 443),
-            acme_challenge_wait_seconds=max(0.0, float(env.get("CERTGATE_ACME_CHALLENGE_WAIT_SECONDS") or 2.0)),
+            acme_challenge_wait_seconds=min(10.0, max(0.0, float(env.get("CERTGATE_ACME_CHALLENGE_WAIT_SECONDS") or 1.0))),
         )
 
 

@@ -105,7 +105,8 @@ def test_a_challenge_claimed_by_another_validator_releases_the_waiter_as_process
 
 
 def test_the_wait_is_a_setting() -> None:
-    assert Settings.from_env({}).acme_challenge_wait_seconds == 2.0
+    assert Settings.from_env({}).acme_challenge_wait_seconds == 1.0
     assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "0.5"}).acme_challenge_wait_seconds == 0.5
     assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "0"}).acme_challenge_wait_seconds == 0.0
     assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "-3"}).acme_challenge_wait_seconds == 0.0
+    assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "inf"}).acme_challenge_wait_seconds == 10.0
