@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlmodel import select
@@ -20,10 +20,10 @@ from service.db.models import Certificate, CertificateRequest, Review, table_of
 from service.domain import RequestStatus, ReviewStatus
 from service.db.session import Database
 from service.ca.authority import IssuedCertificate
-from service.errors import NotFound, PolicyRejected
+from service.errors import CertgateError, NotFound, PolicyRejected
 from service.idempotency import IdempotencyKey, Outcome, replay_or_run
 from service.idempotency import record as record_key
-from service.issuance import Issuer, insert_certificate
+from service.issuance import Issuer, NewCertificate, insert_certificates
 from service.judge import Judge
 from service.tokens import Principal
 
@@ -107,7 +107,7 @@ def _submit(
         judged = examine(judge, submission, actor, reads, now)
     judged = sign_judged(issuer, judge, judged, now)
     with db.direct_write() as unit:
-        record, events = record_judged(unit, judge, judged, actor, now)
+        [record], events = record_judged(unit, judge, [judged], actor, now)
         refused = refusal(judged, record)
         if key is not None:  # before the audit append: a racing twin fails here and replays this one
             record_key(unit, key, now, request_id=record.request.id, answer=refused_answer(refused))
@@ -150,15 +150,40 @@ class Judged:
 
 
 def examine(judge: Judge, submission: Submission, actor: Principal, reads: DirectUnit, now: datetime) -> Judged:
-    """Step 1: verify the CSR and judge it (reads the requester's grants and the key blocklist).
+    """Step 1: verify the CSR and judge it (reads the requester's grants and the key blocklist);
+    `examine_chunk` with one.
 
     Raises:
         MalformedCsr, CsrSignatureInvalid: the bytes are not a verifiable CSR.
         PolicyRejected: the CSR cannot be judged at all.
     """
-    csr = load_csr(submission.csr)
-    facts = request_facts(csr, submission.validity_days)
-    return Judged(submission, csr, judge.decide(facts, requester=actor.name, reads=reads, now=now))
+    [judged] = examine_chunk(judge, [submission], actor, reads, now)
+    if isinstance(judged, CertgateError):
+        raise judged
+    return judged
+
+
+def examine_chunk(
+    judge: Judge, chunk: Sequence[Submission], actor: Principal, reads: DirectUnit, now: datetime
+) -> list[Judged | CertgateError]:
+    """Step 1 for several submissions: each CSR verified and judged, in order, exactly as alone (the
+    judge reads for the whole chunk at once); a CSR that cannot be judged comes back as its error.
+
+    Raises:
+        CertgateError: a server failure (5xx, such as ServiceUnavailable): no item's own answer.
+    """
+    loaded: list[tuple[Submission, VerifiedCsr] | CertgateError] = []
+    for submission in chunk:
+        try:
+            loaded.append((submission, load_csr(submission.csr)))
+        except CertgateError as exc:
+            if exc.status >= 500:
+                raise
+            loaded.append(exc)
+    verified = [item for item in loaded if not isinstance(item, CertgateError)]
+    decisions = iter(judge.decide_many([request_facts(csr, s.validity_days) for s, csr in verified],
+                                       requester=actor.name, reads=reads, now=now))
+    return [item if isinstance(item, CertgateError) else Judged(item[0], item[1], next(decisions)) for item in loaded]
 
 
 def sign_judged(issuer: Issuer, judge: Judge, judged: Judged, now: datetime) -> Judged:
@@ -179,25 +204,45 @@ def sign_judged(issuer: Issuer, judge: Judge, judged: Judged, now: datetime) -> 
 
 
 def record_judged(
-    unit: DirectUnit, judge: Judge, judged: Judged, actor: Principal, now: datetime
-) -> tuple[RequestRecord, list[NewEvent]]:
-    """Step 3: the request's rows in `unit`'s transaction, and its audit events, in order, for the
-    caller to append in that same transaction (one append for a whole batch chunk)."""
-    decision = judged.decision
-    request = _request_row(judged.csr, judged.submission, decision, actor, now)
-    unit.insert(_INSERT_REQUEST, request.model_dump())
-    submitted = _submitted_event(request, decision, actor, now)
-    if decision.verdict is Verdict.REJECT:
-        rejected = NewEvent("request:rejected", actor.name, f"request:{request.id}",
-                            {"codes": [f.code for f in decision.findings]}, now)
-        return RequestRecord(request), [submitted, rejected]
-    if decision.verdict is Verdict.EXCEPTION:
-        review, opened = _open_review(unit, request, decision, judge, actor, now)
-        return RequestRecord(request, review=review), [submitted, opened]
+    unit: DirectUnit, judge: Judge, chunk: Sequence[Judged], actor: Principal, now: datetime
+) -> tuple[list[RequestRecord], list[NewEvent]]:
+    """Step 3: the rows of every request in `chunk` in `unit`'s transaction, and their audit events,
+    in order, for the caller to append in that same transaction (a single submission is a chunk
+    of one; a batch records a whole chunk with one statement per table).
+
+    Per item the events are `request:submitted`, then `request:rejected`, `exception:opened` or
+    `certificate:issued`.
+    """
+    requests = [_request_row(j.csr, j.submission, j.decision, actor, now) for j in chunk]
+    unit.insert_many(_INSERT_REQUEST, [r.model_dump() for r in requests])
+    signed = [_new_certificate(r, j) for r, j in zip(requests, chunk) if j.decision.verdict is Verdict.ISSUE]
+    issued = iter(insert_certificates(unit, signed, actor=actor.name, now=now))
+    reviews: list[dict[str, Any]] = []
+    records: list[RequestRecord] = []
+    events: list[NewEvent] = []
+    for request, judged in zip(requests, chunk):
+        decision = judged.decision
+        events.append(_submitted_event(request, decision, actor, now))
+        if decision.verdict is Verdict.REJECT:
+            events.append(NewEvent("request:rejected", actor.name, f"request:{request.id}",
+                                   {"codes": [f.code for f in decision.findings]}, now))
+            records.append(RequestRecord(request))
+        elif decision.verdict is Verdict.EXCEPTION:
+            review, opened = _review(request, decision, judge, actor, now)
+            reviews.append(review.model_dump())
+            events.append(opened)
+            records.append(RequestRecord(request, review=review))
+        else:
+            cert, issued_event = next(issued)
+            events.append(issued_event)
+            records.append(RequestRecord(request, certificate=cert))
+    unit.insert_many(_INSERT_REVIEW, reviews)
+    return records, events
+
+
+def _new_certificate(request: CertificateRequest, judged: Judged) -> NewCertificate:
     assert judged.issued is not None, "sign_judged first"
-    cert, issued = insert_certificate(unit, request, judged.issued, actor=actor.name, now=now,
-                                      cause={"grant_id": decision.grant_id, "exception_id": None})
-    return RequestRecord(request, certificate=cert), [submitted, issued]
+    return NewCertificate(request, judged.issued, {"grant_id": judged.decision.grant_id, "exception_id": None})
 
 
 def refusal(judged: Judged, record: RequestRecord) -> PolicyRejected | None:
@@ -260,8 +305,8 @@ def _submitted_event(request: CertificateRequest, decision: Decision, actor: Pri
     )
 
 
-def _open_review(
-    unit: DirectUnit, request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime
+def _review(
+    request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime
 ) -> tuple[Review, NewEvent]:
     review = Review.model_construct(
         id=str(uuid.uuid4()),
@@ -275,7 +320,6 @@ def _open_review(
         expires_at=now + timedelta(days=judge.policy.reviews.ttl_days),
         decided_at=None,
     )
-    unit.insert(_INSERT_REVIEW, review.model_dump())
     opened = NewEvent("exception:opened", actor.name, f"exception:{review.id}",
                       {"request_id": request.id, "ips": [f.subject for f in decision.exceptions if f.code != "dns_not_owned"],
                        "names": [f.subject for f in decision.exceptions if f.code == "dns_not_owned"],
