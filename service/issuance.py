@@ -72,10 +72,13 @@ class Issuer:
             state_or_province=policy.state_or_province,
             locality=policy.locality,
         )
-        san_ips = [parse_ip(str(n.value)) for n in leaf_names(order)[1] if isinstance(n, x509.IPAddress)]
-        amend = ip_lint_amendment([ip for ip in san_ips if ip is not None], policy.address_rule)
+        names = leaf_names(order)
+        amend = None
+        if self.linter is not None:  # the amendment only rewrites lint findings
+            san_ips = [parse_ip(str(n.value)) for n in names[1] if isinstance(n, x509.IPAddress)]
+            amend = ip_lint_amendment([ip for ip in san_ips if ip is not None], policy.address_rule)
         try:
-            return ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips), amend=amend)
+            return ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips), amend=amend, names=names)
         except LintFailed as failure:
             raise _classify(failure) from None
 
