@@ -213,8 +213,9 @@ def record_judged(
     Per item the events are `request:submitted`, then `request:rejected`, `exception:opened` or
     `certificate:issued`.
     """
-    requests = [_request_row(j.csr, j.submission, j.decision, actor, now) for j in chunk]
-    unit.insert_many(_INSERT_REQUEST, [r.model_dump() for r in requests])
+    values = [_request_values(j.csr, j.submission, j.decision, actor, now) for j in chunk]
+    unit.insert_many(_INSERT_REQUEST, values)
+    requests = [CertificateRequest.model_construct(**v) for v in values]
     signed = [_new_certificate(r, j) for r, j in zip(requests, chunk) if j.decision.verdict is Verdict.ISSUE]
     issued = iter(insert_certificates(unit, signed, actor=actor.name, now=now))
     reviews: list[dict[str, Any]] = []
@@ -261,12 +262,12 @@ _STATUS = {Verdict.ISSUE: RequestStatus.ISSUED, Verdict.REJECT: RequestStatus.RE
            Verdict.EXCEPTION: RequestStatus.PENDING_EXCEPTION}
 
 
-def _request_row(
+def _request_values(
     csr: VerifiedCsr, submission: Submission, decision: Decision, actor: Principal, now: datetime
-) -> CertificateRequest:
-    """The request as it is stored (built unvalidated: every value comes from checked data)."""
+) -> dict[str, Any]:
+    """The request's row as it is stored, every column (unvalidated: every value comes from checked data)."""
     final = decision.verdict is not Verdict.EXCEPTION
-    return CertificateRequest.model_construct(
+    return dict(
         id=str(uuid.uuid4()),
         requester=actor.name,
         status=_STATUS[decision.verdict],
