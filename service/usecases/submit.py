@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlmodel import select
 
 from policies.decision import Decision, Verdict
 from service.audit.log import NewEvent, append_events
 from service.csr import VerifiedCsr, load_csr, request_facts
 from service.db.direct import DirectUnit
-from service.db.models import Certificate, CertificateRequest, Review, table_of
-from service.domain import RequestStatus, ReviewStatus
+from service.db.models import Certificate, CertificateRequest, Review
 from service.db.session import Database
 from service.ca.authority import IssuedCertificate
 from service.errors import CertgateError, NotFound, PolicyRejected
@@ -26,6 +23,7 @@ from service.idempotency import record as record_key
 from service.issuance import Issuer, NewCertificate, insert_certificates
 from service.judge import Judge
 from service.tokens import Principal
+from service.usecases.request_rows import INSERT_REQUEST, INSERT_REVIEW, request_values, review_row, submitted_event
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ def submit_request(
     result again (the same request, its certificate or exception, or its refusal) and writes nothing.
     `on_recorded` runs inside the same transaction, after the rows and events (an edge's own state,
     such as an ACME order, moves with the request or not at all). A batch
-    (`service.usecases.batch`) runs the very same three steps for each item: `examine`,
+    (`service.usecases.batch`) runs the very same three steps for each chunk of items: `examine_chunk`,
     `sign_judged`, `record_judged`.
 
     Raises:
@@ -213,8 +211,8 @@ def record_judged(
     Per item the events are `request:submitted`, then `request:rejected`, `exception:opened` or
     `certificate:issued`.
     """
-    values = [_request_values(j.csr, j.submission, j.decision, actor, now) for j in chunk]
-    unit.insert_many(_INSERT_REQUEST, values)
+    values = [request_values(j.csr, j.submission, j.decision, actor, now) for j in chunk]
+    unit.insert_many(INSERT_REQUEST, values)
     requests = [CertificateRequest.model_construct(**v) for v in values]
     signed = [_new_certificate(r, j) for r, j in zip(requests, chunk) if j.decision.verdict is Verdict.ISSUE]
     issued = iter(insert_certificates(unit, signed, actor=actor.name, now=now))
@@ -223,13 +221,13 @@ def record_judged(
     events: list[NewEvent] = []
     for request, judged in zip(requests, chunk):
         decision = judged.decision
-        events.append(_submitted_event(request, decision, actor, now))
+        events.append(submitted_event(request, decision, actor, now))
         if decision.verdict is Verdict.REJECT:
             events.append(NewEvent("request:rejected", actor.name, f"request:{request.id}",
                                    {"codes": [f.code for f in decision.findings]}, now))
             records.append(RequestRecord(request))
         elif decision.verdict is Verdict.EXCEPTION:
-            review, opened = _review(request, decision, judge, actor, now)
+            review, opened = review_row(request, decision, judge, actor, now)
             reviews.append(review.model_dump())
             events.append(opened)
             records.append(RequestRecord(request, review=review))
@@ -237,7 +235,7 @@ def record_judged(
             cert, issued_event = next(issued)
             events.append(issued_event)
             records.append(RequestRecord(request, certificate=cert))
-    unit.insert_many(_INSERT_REVIEW, reviews)
+    unit.insert_many(INSERT_REVIEW, reviews)
     return records, events
 
 
@@ -254,75 +252,3 @@ def refusal(judged: Judged, record: RequestRecord) -> PolicyRejected | None:
     first = decision.rejections[0]
     return PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings],
                           request_id=record.request.id)
-
-
-_INSERT_REQUEST = table_of(CertificateRequest).insert()
-_INSERT_REVIEW = table_of(Review).insert()
-_STATUS = {Verdict.ISSUE: RequestStatus.ISSUED, Verdict.REJECT: RequestStatus.REJECTED,
-           Verdict.EXCEPTION: RequestStatus.PENDING_EXCEPTION}
-
-
-def _request_values(
-    csr: VerifiedCsr, submission: Submission, decision: Decision, actor: Principal, now: datetime
-) -> dict[str, Any]:
-    """The request's row as it is stored, every column (unvalidated: every value comes from checked data)."""
-    final = decision.verdict is not Verdict.EXCEPTION
-    return dict(
-        id=str(uuid.uuid4()),
-        requester=actor.name,
-        status=_STATUS[decision.verdict],
-        csr_pem=csr.csr.public_bytes(Encoding.PEM).decode(),
-        csr_sha256=csr.sha256,
-        common_name=csr.common_name,
-        named_ips=list(decision.named_ips),
-        violations=[f.as_dict() for f in decision.findings],
-        waived=[f.as_dict() for f in decision.waived] if decision.verdict is Verdict.ISSUE else [],
-        policy_version=decision.policy_version,
-        validity_days=decision.validity_days,
-        client_auth=submission.client_auth,
-        justification=submission.justification,
-        grant_id=decision.grant_id,
-        created_at=now,
-        decided_at=now if final else None,
-    )
-
-
-def _submitted_event(request: CertificateRequest, decision: Decision, actor: Principal, now: datetime) -> NewEvent:
-    return NewEvent(
-        event="request:submitted",
-        actor=actor.name,
-        subject=f"request:{request.id}",
-        data={
-            "csr_sha256": request.csr_sha256,
-            "verdict": decision.verdict.value,
-            "violations": [f.as_dict() for f in decision.findings],
-            "waived": [f.as_dict() for f in decision.waived],
-            "grant_id": decision.grant_id,
-            "policy_version": decision.policy_version,
-            "named_ips": list(decision.named_ips),
-            "validity_days": decision.validity_days,
-        },
-        at=now,
-    )
-
-
-def _review(
-    request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime
-) -> tuple[Review, NewEvent]:
-    review = Review.model_construct(
-        id=str(uuid.uuid4()),
-        request_id=request.id,
-        requester=actor.name,
-        status=ReviewStatus.PENDING,
-        violations=[f.as_dict() for f in decision.exceptions],
-        csr_sha256=request.csr_sha256,
-        policy_version=decision.policy_version,
-        created_at=now,
-        expires_at=now + timedelta(days=judge.policy.reviews.ttl_days),
-        decided_at=None,
-    )
-    opened = NewEvent("exception:opened", actor.name, f"exception:{review.id}",
-                      {"request_id": request.id, "ips": [f.subject for f in decision.exceptions if f.code != "dns_not_owned"],
-                       "names": [f.subject for f in decision.exceptions if f.code == "dns_not_owned"],
-                       "expires_at": review.expires_at.isoformat()}, now)
-    return review, opened
