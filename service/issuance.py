@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,10 +72,13 @@ class Issuer:
             state_or_province=policy.state_or_province,
             locality=policy.locality,
         )
-        san_ips = [parse_ip(str(n.value)) for n in leaf_names(order)[1] if isinstance(n, x509.IPAddress)]
-        amend = ip_lint_amendment([ip for ip in san_ips if ip is not None], policy.address_rule)
+        names = leaf_names(order)
+        amend = None
+        if self.linter is not None:  # the amendment only rewrites lint findings
+            san_ips = [parse_ip(str(n.value)) for n in names[1] if isinstance(n, x509.IPAddress)]
+            amend = ip_lint_amendment([ip for ip in san_ips if ip is not None], policy.address_rule)
         try:
-            return ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips), amend=amend)
+            return ca.issue(order, linter=self.linter, waive=lint_waiver(approved_ips), amend=amend, names=names)
         except LintFailed as failure:
             raise _classify(failure) from None
 
@@ -150,7 +152,7 @@ def _normalised(ip: str) -> str:
     return parsed.text if parsed is not None else ip
 
 
-_INSERT_CERTIFICATE = table_of(Certificate).insert().returning(table_of(Certificate).c.id)
+_CERTIFICATES = table_of(Certificate)
 _INSERT_NAME = table_of(CertificateName).insert()
 
 
@@ -185,13 +187,49 @@ def insert_certificate(
     cause: dict[str, str | None],
 ) -> tuple[Certificate, NewEvent]:
     """Insert the certificate and its searchable names; its `certificate:issued` event, for the
-    caller to append in the same transaction (a batch appends a whole chunk's events at once)."""
-    cert = issued.certificate
-    values: dict[str, Any] = {
+    caller to append in the same transaction (`insert_certificates` with one)."""
+    return insert_certificates(unit, [NewCertificate(request, issued, cause)], actor=actor, now=now)[0]
+
+
+@dataclass(frozen=True)
+class NewCertificate:
+    """A signed certificate to record for its request, and why it was issued (grant or exception)."""
+
+    request: CertificateRequest
+    issued: IssuedCertificate
+    cause: dict[str, str | None]
+
+
+def insert_certificates(
+    unit: DirectUnit, certificates: Sequence[NewCertificate], *, actor: str, now: datetime
+) -> list[tuple[Certificate, NewEvent]]:
+    """Insert certificates and their searchable names, two statements for any number of them
+    (one multi-row INSERT answering the ids, one `executemany` for the names); each one's row
+    (for the answer) and `certificate:issued` event, in order, for the caller to append in the
+    same transaction (a batch appends a whole chunk's events at once)."""
+    if not certificates:
+        return []
+    rows = [_certificate_values(c, now) for c in certificates]
+    ids = {serial: row_id for row_id, serial in unit.insert_returning(_CERTIFICATES, rows, ("id", "serial_number"))}
+    out: list[tuple[Certificate, NewEvent]] = []
+    names: list[dict[str, Any]] = []
+    for new, values in zip(certificates, rows):
+        row = Certificate.model_construct(id=ids[values["serial_number"]], revoked_at=None, revocation_reason=None, **values)
+        keys = {("ip", ip_key(ip)) for ip in new.request.named_ips}
+        keys |= {("dns", dns_key(n)) for n in new.issued.dns_names}
+        names += [{"certificate_id": row.id, "kind": k, "value": v} for k, v in sorted(keys)]
+        out.append((row, _issued_event(new, actor, now)))
+    unit.insert_many(_INSERT_NAME, names)
+    return out
+
+
+def _certificate_values(new: NewCertificate, now: datetime) -> dict[str, Any]:
+    issued, cert = new.issued, new.issued.certificate
+    return {
         "serial_number": issued.serial_hex,
-        "request_id": request.id,
-        "requester": request.requester,
-        "common_name": request.common_name,
+        "request_id": new.request.id,
+        "requester": new.request.requester,
+        "common_name": new.request.common_name,
         "pem": issued.pem,
         "sha256_fingerprint": issued.sha256_fingerprint,
         "not_before": cert.not_valid_before_utc,
@@ -199,26 +237,23 @@ def insert_certificate(
         "issued_at": now,
         "issuer_ca": issued.issuer_generation,
     }
-    inserted = unit.insert(_INSERT_CERTIFICATE, values)
-    assert inserted is not None
-    row = Certificate.model_construct(id=inserted[0], revoked_at=None, revocation_reason=None, **values)
-    names = {("ip", ip_key(ip)) for ip in request.named_ips}
-    names |= {("dns", dns_key(n)) for n in issued.dns_names}
-    unit.insert_many(_INSERT_NAME, [{"certificate_id": row.id, "kind": k, "value": v} for k, v in sorted(names)])
-    issued_event = NewEvent(
+
+
+def _issued_event(new: NewCertificate, actor: str, now: datetime) -> NewEvent:
+    issued, request = new.issued, new.request
+    return NewEvent(
         event="certificate:issued",
         actor=actor,
         subject=f"certificate:{issued.serial_hex}",
         data={
             "request_id": request.id,
             "serial_number": issued.serial_hex,
-            "certificate_sha256": hashlib.sha256(issued.der).hexdigest(),
+            "certificate_sha256": issued.sha256_fingerprint,  # the SHA-256 of the DER, hex
             "requester": request.requester,
-            "not_after": cert.not_valid_after_utc.isoformat(),
+            "not_after": issued.certificate.not_valid_after_utc.isoformat(),
             "waived_lint": [f.code for f in issued.waived_lint],
             **({"issuing_ca": issued.issuer_generation} if issued.issuer_generation != 1 else {}),
-            **cause,
+            **new.cause,
         },
         at=now,
     )
-    return row, issued_event

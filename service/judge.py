@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from collections.abc import Sequence
+
+from sqlalchemy import ScalarSelect, Select, bindparam, select
 
 from policies.caa import caa_refusal
 from policies.config import Policy
@@ -25,8 +28,14 @@ from service.policy_store import LoadedPolicy
 
 _GRANTS = table_of(Grant)
 _KEYS = table_of(CompromisedKey)
+
+
+def _compromised(index: int) -> ScalarSelect[str]:
+    """The `index`-th key's SPKI digest if it was revoked for compromise, else NULL."""
+    return select(_KEYS.c.spki_sha256).where(_KEYS.c.spki_sha256 == bindparam(f"spki_{index}")).scalar_subquery()
+
+
 # Direct statements, built once: this runs for every request.
-_COMPROMISED = select(_KEYS.c.spki_sha256).where(_KEYS.c.spki_sha256 == bindparam("spki")).scalar_subquery()
 _ACTIVE_GRANTS = select(_GRANTS.c.id, _GRANTS.c.ip_addresses, _GRANTS.c.dns_names, _GRANTS.c.expires_at).where(
     _GRANTS.c.requester == bindparam("requester"), _GRANTS.c.expires_at > bindparam("now", type_=UtcDateTime()))
 
@@ -46,9 +55,9 @@ class Judge:
         self.suffixes = suffixes
         self.caa = caa
         self.heads = heads or ChangeHeads(())
-        # The first read of every decision: the change-log heads, then whether the key was revoked for
-        # compromise, in one statement (one round trip).
-        self._first_read = select(*self.heads.columns, _COMPROMISED)
+        # The first read of every decision (or chunk of decisions): the change-log heads, then whether
+        # each key was revoked for compromise, in one statement (one round trip); one per chunk size.
+        self._first_reads: dict[int, Select[Any]] = {}
 
     @property
     def policy(self) -> Policy:
@@ -63,18 +72,42 @@ class Judge:
     def decide(self, facts: RequestFacts, *, requester: str, reads: DirectUnit, now: datetime) -> Decision:
         """The decision for `facts`, counting the requester's active renewal grants and CAA.
 
-        Dry runs, submissions and approvals all come here, so they answer alike.
+        Dry runs, submissions and approvals all come here (`decide_many` with one), so they answer alike.
 
         Raises:
             ServiceUnavailable: the database cannot be reached.
         """
-        first = reads.first(self._first_read, {"spki": facts.key.spki_sha256})
+        return self.decide_many([facts], requester=requester, reads=reads, now=now)[0]
+
+    def decide_many(self, chunk: Sequence[RequestFacts], *, requester: str, reads: DirectUnit,
+                    now: datetime) -> list[Decision]:
+        """The decision for each of `chunk`, in order, each exactly as `decide` makes it alone; the
+        change-log heads and the compromised keys of the whole chunk are read in one statement.
+
+        Raises:
+            ServiceUnavailable: the database cannot be reached.
+        """
+        if not chunk:
+            return []
+        first = reads.first(self._first_read(len(chunk)), {f"spki_{i}": f.key.spki_sha256 for i, f in enumerate(chunk)})
         assert first is not None  # a SELECT without FROM answers one row
-        self.heads.apply(first[:-1])
-        names = named_dns(facts)
+        heads = len(self.heads.columns)
+        self.heads.apply(first[:heads])
         context = EvaluationContext(policy=self.loaded.policy, now=now, owned=self.owned, blocklist=self.loaded.blocklist,
                                     domains=self.domains.current_or_empty(), suffixes=self.suffixes)
-        if first[-1] is not None:
+        return [self._decide(facts, compromised is not None, context, requester, reads, now)
+                for facts, compromised in zip(chunk, first[heads:])]
+
+    def _first_read(self, count: int) -> Select[Any]:
+        if count not in self._first_reads:
+            columns: list[Any] = [*self.heads.columns, *(_compromised(i) for i in range(count))]
+            self._first_reads[count] = select(*columns)
+        return self._first_reads[count]
+
+    def _decide(self, facts: RequestFacts, compromised: bool, context: EvaluationContext, requester: str,
+                reads: DirectUnit, now: datetime) -> Decision:
+        names = named_dns(facts)
+        if compromised:
             context = replace(context, blocklist=context.blocklist | {facts.key.spki_sha256})
         decision = evaluate(facts, context)
         if decision.verdict is Verdict.EXCEPTION:

@@ -10,9 +10,9 @@ from flask.views import MethodView
 
 from service.api.auth import current_principal, require, runtime
 from service.api.docs import CertgateBlueprint, errors
-from service.api.presenters import request_body
+from service.api.request_answer import request_answer
 from service.api.requests import IDEMPOTENCY_DOC, IDEMPOTENCY_HEADER, submission_of
-from service.api.schemas import BatchAnswerSchema, BatchSchema, RequestSchema
+from service.api.schemas import BatchAnswerSchema, BatchSchema
 from service.domain import Role
 from service.errors import BadRequest, CertgateError, PayloadTooLarge
 from service.idempotency import IdempotencyKey
@@ -20,8 +20,6 @@ from service.usecases.batch import BATCH_SCOPE, MAX_BATCH_ITEMS, ItemResult, sub
 from service.usecases.submit import Submission
 
 blp = CertgateBlueprint("batches", __name__, url_prefix="/api/v1/batches", description="Batch issuance")
-
-_REQUEST = RequestSchema()
 
 
 def _items(limit: int) -> tuple[list[Any], list[Submission | CertgateError]]:
@@ -55,18 +53,21 @@ def _item(raw: Any) -> Submission | CertgateError:
         return exc
 
 
-def _answer(result: ItemResult) -> dict[str, Any]:
-    """One item: the request answer, plus the error body when it was refused (as the single
+def _answers(results: list[ItemResult]) -> list[dict[str, Any]]:
+    """Each item: the request answer, plus the error body when it was refused (as the single
     submission's error answer has it)."""
-    body: dict[str, Any] = {"status": "rejected"}
-    if result.record is not None:
-        rt = runtime()
-        body = _REQUEST.dump(request_body(result.record, chain_pem=rt.ca.chain_pem, now=rt.clock(),
-                                          approvals=result.approvals,
-                                          approvals_required=rt.judge.policy.reviews.approvals_required))
-    if result.error is not None:
-        body["error"] = result.error
-    return body
+    rt = runtime()
+    chain_pem, now, required = rt.ca.chain_pem, rt.clock(), rt.judge.policy.reviews.approvals_required
+    answers = []
+    for result in results:
+        body: dict[str, Any] = {"status": "rejected"}
+        if result.record is not None:
+            body = request_answer(result.record, chain_pem=chain_pem, now=now, approvals=result.approvals,
+                                  approvals_required=required)
+        if result.error is not None:
+            body["error"] = result.error
+        answers.append(body)
+    return answers
 
 
 @blp.route("")
@@ -83,5 +84,5 @@ class Batches(MethodView):
         header = request.headers.get(IDEMPOTENCY_HEADER)
         key = None if header is None else IdempotencyKey.of(principal.name, BATCH_SCOPE, header, {"items": sent})
         results = submit_batch(rt.db, rt.judge, rt.issuer, items, principal, rt.clock, key=key)
-        answer: Response = jsonify({"items": [_answer(r) for r in results]})
+        answer: Response = jsonify({"items": _answers(results)})
         return answer

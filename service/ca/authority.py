@@ -166,17 +166,19 @@ class CertificateAuthority:
 
     def issue(self, order: IssueOrder, *, linter: Linter | None,
               waive: Callable[[LintFinding], bool] | None = None,
-              amend: Callable[[list[LintFinding]], list[LintFinding]] | None = None) -> IssuedCertificate:
+              amend: Callable[[list[LintFinding]], list[LintFinding]] | None = None,
+              names: tuple[x509.Name, list[x509.GeneralName]] | None = None) -> IssuedCertificate:
         """Sign a leaf built from `order` only; lint it first when a linter is given.
 
         `amend` may replace lint findings by the project's own verdict on the same question
         (the IP-reservation finding: `service.issuance.ip_lint_amendment`) before `waive` runs.
+        `names` is `leaf_names(order)` when the caller computed it already.
 
         Raises:
             LintFailed: a blocking lint finding that `waive` does not accept.
             CaError: signing failed.
         """
-        names = leaf_names(order)
+        names = names if names is not None else leaf_names(order)
         builder = leaf_builder(order, self.issuing_cert, self.urls, names)
         waived: list[LintFinding] = []
         trial = None

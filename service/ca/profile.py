@@ -5,6 +5,7 @@ Every extension is chosen here from validated data; nothing is ever copied from 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ExtensionOID, NameOID, ObjectIdentifier
 
 DOMAIN_VALIDATED = ObjectIdentifier("2.23.140.1.2.1")
 ORGANIZATION_VALIDATED = ObjectIdentifier("2.23.140.1.2.2")
@@ -78,6 +79,8 @@ def ca_name(common_name: str, organization: str, country: str) -> x509.Name:
 
 
 def _ip_literal(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if ":" not in text and not text.replace(".", "").isdigit():
+        return None  # neither IPv6 (needs a colon) nor dotted-decimal IPv4: skip the costly parse
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -128,26 +131,37 @@ def leaf_builder(
     `names` is `leaf_names(order)` when the caller computed it already.
     """
     subject, san = names if names is not None else leaf_names(order)
-    is_rsa = isinstance(order.public_key, rsa.RSAPublicKey)
-    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if order.client_auth else [])
     policy = ORGANIZATION_VALIDATED if order.organization else DOMAIN_VALIDATED
+    fixed = _leaf_extensions(issuer, urls, isinstance(order.public_key, rsa.RSAPublicKey), order.client_auth, policy)
+    alt_names = x509.Extension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, len(subject) == 0, x509.SubjectAlternativeName(san))
+    # The extensions go in through the constructor, the fields through the builder's checking setters:
+    # `add_extension` re-checks every extension for duplicates each time (8 per leaf, on the hot path).
     return (
-        x509.CertificateBuilder()
+        x509.CertificateBuilder(extensions=[alt_names, *fixed])
         .subject_name(subject)
         .issuer_name(issuer.subject)
         .public_key(order.public_key)
         .serial_number(order.serial)
         .not_valid_before(order.not_before)
         .not_valid_after(order.not_after)
-        .add_extension(x509.SubjectAlternativeName(san), critical=len(subject) == 0)
-        .add_extension(x509.KeyUsage(True, False, is_rsa, False, False, False, False, False, False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(authority_key_identifier(issuer), critical=False)
-        .add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
-        .add_extension(_crl_dp(urls.crl), critical=False)
-        .add_extension(_aia(urls.ocsp, urls.issuing_cert), critical=False)
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _leaf_extensions(issuer: x509.Certificate, urls: Urls, is_rsa: bool, client_auth: bool,
+                     policy: ObjectIdentifier) -> tuple[x509.Extension[x509.ExtensionType], ...]:
+    """A leaf's extensions after its subjectAltName, in order: the same for every leaf of a kind."""
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])
+    values: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.KeyUsage(True, False, is_rsa, False, False, False, False, False, False), True),
+        (x509.ExtendedKeyUsage(usages), False),
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (authority_key_identifier(issuer), False),
+        (x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), False),
+        (_crl_dp(urls.crl), False),
+        (_aia(urls.ocsp, urls.issuing_cert), False),
+    ]
+    return tuple(x509.Extension(value.oid, critical, value) for value, critical in values)
 
 
 def root_builder(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, name: x509.Name, serial: int,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
+from sqlalchemy import Table, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -75,6 +76,23 @@ def compiled(statement: ClauseElement, dialect: Dialect, column_keys: Sequence[s
     return hit[1]
 
 
+_MULTI_ROW: dict[tuple[str, tuple[str, ...], int, tuple[str, ...]], ClauseElement] = {}
+
+
+def multi_row_insert(table: Table, columns: Sequence[str], count: int, returning: Sequence[str]) -> ClauseElement:
+    """`INSERT INTO table (columns) VALUES (...) x count RETURNING returning`, made once per shape.
+
+    Row i's value of column c binds as `c_i` (typed by the column, so values are processed as
+    the ORM would). One statement object per shape, so `compiled` compiles each shape once.
+    """
+    key = (table.name, tuple(columns), count, tuple(returning))
+    statement = _MULTI_ROW.get(key)
+    if statement is None:
+        rows = [{c: bindparam(f"{c}_{i}", type_=table.c[c].type) for c in columns} for i in range(count)]
+        statement = _MULTI_ROW[key] = table.insert().values(rows).returning(*(table.c[c] for c in returning))
+    return statement
+
+
 class DirectUnit:
     """Runs direct statements inside one transaction (which whoever made the unit ends)."""
 
@@ -116,6 +134,17 @@ class DirectUnit:
             raw = self._cursor.fetchone()
             return None if raw is None else direct.row(raw)
         return None
+
+    def insert_returning(self, table: Table, rows: Sequence[Mapping[str, Any]],
+                         returning: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Insert rows that all have the same columns in ONE statement (a multi-row VALUES); the
+        `returning` columns of every row, in no promised order (SQLite promises none)."""
+        if not rows:
+            return []
+        columns = tuple(rows[0])
+        statement = multi_row_insert(table, columns, len(rows), returning)
+        values = {f"{c}_{i}": row[c] for i, row in enumerate(rows) for c in columns}
+        return self.rows(statement, values)
 
     def insert_many(self, table_insert: ClauseElement, rows: Iterable[Mapping[str, Any]]) -> None:
         """Insert rows that all have the same columns (one `executemany`)."""

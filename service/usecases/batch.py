@@ -20,7 +20,7 @@ from service.idempotency import record as record_key
 from service.issuance import Issuer
 from service.judge import Judge
 from service.tokens import Principal
-from service.usecases.submit import Judged, RequestRecord, Submission, examine, record_judged, refusal, sign_judged
+from service.usecases.submit import Judged, RequestRecord, Submission, examine_chunk, record_judged, refusal, sign_judged
 
 MAX_BATCH_ITEMS = 1000
 CHUNK_ITEMS = 50  # items per write transaction: a crash loses at most one chunk, never part of an item
@@ -85,33 +85,27 @@ def _chunk(
     now: datetime, key: IdempotencyKey | None, done: list[dict[str, Any]],
 ) -> list[ItemResult]:
     with db.direct_read() as reads:
-        examined = [item if isinstance(item, CertgateError) else _examined(judge, item, actor, reads, now)
-                    for item in items]
+        judged_chunk = iter(examine_chunk(judge, [i for i in items if isinstance(i, Submission)], actor, reads, now))
+    examined = [item if isinstance(item, CertgateError) else next(judged_chunk) for item in items]
     outcomes = [o if isinstance(o, CertgateError) else _signed(issuer, judge, o, now) for o in examined]
     if key is None and not any(isinstance(o, Judged) for o in outcomes):
         return [ItemResult(error=_body(o)) for o in outcomes if isinstance(o, CertgateError)]
-    results: list[ItemResult] = []
-    events: list[NewEvent] = []
+    judged = [o for o in outcomes if isinstance(o, Judged)]
     with db.direct_write() as unit:
+        records, events = record_judged(unit, judge, judged, actor, now)
+        recorded = iter(zip(judged, records))
+        results: list[ItemResult] = []
         for outcome in outcomes:
             if isinstance(outcome, CertgateError):
                 results.append(ItemResult(error=_body(outcome)))
                 continue
-            record, recorded = record_judged(unit, judge, outcome, actor, now)
-            events += recorded
-            refused = refusal(outcome, record)
+            item, record = next(recorded)
+            refused = refusal(item, record)
             results.append(ItemResult(record, None if refused is None else _body(refused)))
         if key is not None:  # before the audit append, as a single submission records its key
             _advance(unit, key, done, [_kept(r) for r in results], now)
         append_events(unit, events)
     return results
-
-
-def _examined(judge: Judge, item: Submission, actor: Principal, reads: DirectUnit, now: datetime) -> Judged | CertgateError:
-    try:
-        return examine(judge, item, actor, reads, now)
-    except CertgateError as exc:
-        return _client_error(exc)
 
 
 def _signed(issuer: Issuer, judge: Judge, judged: Judged, now: datetime) -> Judged | CertgateError:

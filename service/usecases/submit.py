@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlmodel import select
 
 from policies.decision import Decision, Verdict
 from service.audit.log import NewEvent, append_events
 from service.csr import VerifiedCsr, load_csr, request_facts
 from service.db.direct import DirectUnit
-from service.db.models import Certificate, CertificateRequest, Review, table_of
-from service.domain import RequestStatus, ReviewStatus
+from service.db.models import Certificate, CertificateRequest, Review
 from service.db.session import Database
 from service.ca.authority import IssuedCertificate
-from service.errors import NotFound, PolicyRejected
+from service.errors import CertgateError, NotFound, PolicyRejected
 from service.idempotency import IdempotencyKey, Outcome, replay_or_run
 from service.idempotency import record as record_key
-from service.issuance import Issuer, insert_certificate
+from service.issuance import Issuer, NewCertificate, insert_certificates
 from service.judge import Judge
 from service.tokens import Principal
+from service.usecases.request_rows import INSERT_REQUEST, INSERT_REVIEW, request_values, review_row, submitted_event
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ def submit_request(
     result again (the same request, its certificate or exception, or its refusal) and writes nothing.
     `on_recorded` runs inside the same transaction, after the rows and events (an edge's own state,
     such as an ACME order, moves with the request or not at all). A batch
-    (`service.usecases.batch`) runs the very same three steps for each item: `examine`,
+    (`service.usecases.batch`) runs the very same three steps for each chunk of items: `examine_chunk`,
     `sign_judged`, `record_judged`.
 
     Raises:
@@ -109,7 +107,7 @@ def _submit(
         judged = examine(judge, submission, actor, reads, now)
     judged = sign_judged(issuer, judge, judged, now)
     with db.direct_write() as unit:
-        record, events = record_judged(unit, judge, judged, actor, now)
+        [record], events = record_judged(unit, judge, [judged], actor, now)
         refused = refusal(judged, record)
         if key is not None:  # before the audit append: a racing twin fails here and replays this one
             record_key(unit, key, now, request_id=record.request.id, answer=refused_answer(refused))
@@ -152,15 +150,40 @@ class Judged:
 
 
 def examine(judge: Judge, submission: Submission, actor: Principal, reads: DirectUnit, now: datetime) -> Judged:
-    """Step 1: verify the CSR and judge it (reads the requester's grants and the key blocklist).
+    """Step 1: verify the CSR and judge it (reads the requester's grants and the key blocklist);
+    `examine_chunk` with one.
 
     Raises:
         MalformedCsr, CsrSignatureInvalid: the bytes are not a verifiable CSR.
         PolicyRejected: the CSR cannot be judged at all.
     """
-    csr = submission.verified or load_csr(submission.csr)
-    facts = request_facts(csr, submission.validity_days)
-    return Judged(submission, csr, judge.decide(facts, requester=actor.name, reads=reads, now=now))
+    [judged] = examine_chunk(judge, [submission], actor, reads, now)
+    if isinstance(judged, CertgateError):
+        raise judged
+    return judged
+
+
+def examine_chunk(
+    judge: Judge, chunk: Sequence[Submission], actor: Principal, reads: DirectUnit, now: datetime
+) -> list[Judged | CertgateError]:
+    """Step 1 for several submissions: each CSR verified and judged, in order, exactly as alone (the
+    judge reads for the whole chunk at once); a CSR that cannot be judged comes back as its error.
+
+    Raises:
+        CertgateError: a server failure (5xx, such as ServiceUnavailable): no item's own answer.
+    """
+    loaded: list[tuple[Submission, VerifiedCsr] | CertgateError] = []
+    for submission in chunk:
+        try:
+            loaded.append((submission, submission.verified or load_csr(submission.csr)))
+        except CertgateError as exc:
+            if exc.status >= 500:
+                raise
+            loaded.append(exc)
+    verified = [item for item in loaded if not isinstance(item, CertgateError)]
+    decisions = iter(judge.decide_many([request_facts(csr, s.validity_days) for s, csr in verified],
+                                       requester=actor.name, reads=reads, now=now))
+    return [item if isinstance(item, CertgateError) else Judged(item[0], item[1], next(decisions)) for item in loaded]
 
 
 def sign_judged(issuer: Issuer, judge: Judge, judged: Judged, now: datetime) -> Judged:
@@ -181,25 +204,46 @@ def sign_judged(issuer: Issuer, judge: Judge, judged: Judged, now: datetime) -> 
 
 
 def record_judged(
-    unit: DirectUnit, judge: Judge, judged: Judged, actor: Principal, now: datetime
-) -> tuple[RequestRecord, list[NewEvent]]:
-    """Step 3: the request's rows in `unit`'s transaction, and its audit events, in order, for the
-    caller to append in that same transaction (one append for a whole batch chunk)."""
-    decision = judged.decision
-    request = _request_row(judged.csr, judged.submission, decision, actor, now)
-    unit.insert(_INSERT_REQUEST, request.model_dump())
-    submitted = _submitted_event(request, decision, actor, now)
-    if decision.verdict is Verdict.REJECT:
-        rejected = NewEvent("request:rejected", actor.name, f"request:{request.id}",
-                            {"codes": [f.code for f in decision.findings]}, now)
-        return RequestRecord(request), [submitted, rejected]
-    if decision.verdict is Verdict.EXCEPTION:
-        review, opened = _open_review(unit, request, decision, judge, actor, now)
-        return RequestRecord(request, review=review), [submitted, opened]
+    unit: DirectUnit, judge: Judge, chunk: Sequence[Judged], actor: Principal, now: datetime
+) -> tuple[list[RequestRecord], list[NewEvent]]:
+    """Step 3: the rows of every request in `chunk` in `unit`'s transaction, and their audit events,
+    in order, for the caller to append in that same transaction (a single submission is a chunk
+    of one; a batch records a whole chunk with one statement per table).
+
+    Per item the events are `request:submitted`, then `request:rejected`, `exception:opened` or
+    `certificate:issued`.
+    """
+    values = [request_values(j.csr, j.submission, j.decision, actor, now) for j in chunk]
+    unit.insert_many(INSERT_REQUEST, values)
+    requests = [CertificateRequest.model_construct(**v) for v in values]
+    signed = [_new_certificate(r, j) for r, j in zip(requests, chunk) if j.decision.verdict is Verdict.ISSUE]
+    issued = iter(insert_certificates(unit, signed, actor=actor.name, now=now))
+    reviews: list[dict[str, Any]] = []
+    records: list[RequestRecord] = []
+    events: list[NewEvent] = []
+    for request, judged in zip(requests, chunk):
+        decision = judged.decision
+        events.append(submitted_event(request, decision, actor, now))
+        if decision.verdict is Verdict.REJECT:
+            events.append(NewEvent("request:rejected", actor.name, f"request:{request.id}",
+                                   {"codes": [f.code for f in decision.findings]}, now))
+            records.append(RequestRecord(request))
+        elif decision.verdict is Verdict.EXCEPTION:
+            review, opened = review_row(request, decision, judge, actor, now)
+            reviews.append(review.model_dump())
+            events.append(opened)
+            records.append(RequestRecord(request, review=review))
+        else:
+            cert, issued_event = next(issued)
+            events.append(issued_event)
+            records.append(RequestRecord(request, certificate=cert))
+    unit.insert_many(INSERT_REVIEW, reviews)
+    return records, events
+
+
+def _new_certificate(request: CertificateRequest, judged: Judged) -> NewCertificate:
     assert judged.issued is not None, "sign_judged first"
-    cert, issued = insert_certificate(unit, request, judged.issued, actor=actor.name, now=now,
-                                      cause={"grant_id": decision.grant_id, "exception_id": None})
-    return RequestRecord(request, certificate=cert), [submitted, issued]
+    return NewCertificate(request, judged.issued, {"grant_id": judged.decision.grant_id, "exception_id": None})
 
 
 def refusal(judged: Judged, record: RequestRecord) -> PolicyRejected | None:
@@ -210,76 +254,3 @@ def refusal(judged: Judged, record: RequestRecord) -> PolicyRejected | None:
     first = decision.rejections[0]
     return PolicyRejected(first.code, first.message, [f.as_dict() for f in decision.findings],
                           request_id=record.request.id)
-
-
-_INSERT_REQUEST = table_of(CertificateRequest).insert()
-_INSERT_REVIEW = table_of(Review).insert()
-_STATUS = {Verdict.ISSUE: RequestStatus.ISSUED, Verdict.REJECT: RequestStatus.REJECTED,
-           Verdict.EXCEPTION: RequestStatus.PENDING_EXCEPTION}
-
-
-def _request_row(
-    csr: VerifiedCsr, submission: Submission, decision: Decision, actor: Principal, now: datetime
-) -> CertificateRequest:
-    """The request as it is stored (built unvalidated: every value comes from checked data)."""
-    final = decision.verdict is not Verdict.EXCEPTION
-    return CertificateRequest.model_construct(
-        id=str(uuid.uuid4()),
-        requester=actor.name,
-        status=_STATUS[decision.verdict],
-        csr_pem=csr.csr.public_bytes(Encoding.PEM).decode(),
-        csr_sha256=csr.sha256,
-        common_name=csr.common_name,
-        named_ips=list(decision.named_ips),
-        violations=[f.as_dict() for f in decision.findings],
-        waived=[f.as_dict() for f in decision.waived] if decision.verdict is Verdict.ISSUE else [],
-        policy_version=decision.policy_version,
-        validity_days=decision.validity_days,
-        client_auth=submission.client_auth,
-        justification=submission.justification,
-        grant_id=decision.grant_id,
-        created_at=now,
-        decided_at=now if final else None,
-    )
-
-
-def _submitted_event(request: CertificateRequest, decision: Decision, actor: Principal, now: datetime) -> NewEvent:
-    return NewEvent(
-        event="request:submitted",
-        actor=actor.name,
-        subject=f"request:{request.id}",
-        data={
-            "csr_sha256": request.csr_sha256,
-            "verdict": decision.verdict.value,
-            "violations": [f.as_dict() for f in decision.findings],
-            "waived": [f.as_dict() for f in decision.waived],
-            "grant_id": decision.grant_id,
-            "policy_version": decision.policy_version,
-            "named_ips": list(decision.named_ips),
-            "validity_days": decision.validity_days,
-        },
-        at=now,
-    )
-
-
-def _open_review(
-    unit: DirectUnit, request: CertificateRequest, decision: Decision, judge: Judge, actor: Principal, now: datetime
-) -> tuple[Review, NewEvent]:
-    review = Review.model_construct(
-        id=str(uuid.uuid4()),
-        request_id=request.id,
-        requester=actor.name,
-        status=ReviewStatus.PENDING,
-        violations=[f.as_dict() for f in decision.exceptions],
-        csr_sha256=request.csr_sha256,
-        policy_version=decision.policy_version,
-        created_at=now,
-        expires_at=now + timedelta(days=judge.policy.reviews.ttl_days),
-        decided_at=None,
-    )
-    unit.insert(_INSERT_REVIEW, review.model_dump())
-    opened = NewEvent("exception:opened", actor.name, f"exception:{review.id}",
-                      {"request_id": request.id, "ips": [f.subject for f in decision.exceptions if f.code != "dns_not_owned"],
-                       "names": [f.subject for f in decision.exceptions if f.code == "dns_not_owned"],
-                       "expires_at": review.expires_at.isoformat()}, now)
-    return review, opened
