@@ -23,6 +23,7 @@ from pkilint.document import create_and_append_node_from_pdu
 from pkilint.pkix import certificate as pkix_certificate
 
 from service.ca.lint_memo import LintMemo, SplicedDecoder, memoize
+from service.ca.lint_replay import PART_PATHS, PartReplay, decoders_stay_below, decodes
 
 _SEVERITY = validation.ValidationFindingSeverity
 
@@ -89,7 +90,7 @@ def _static_match(v: validation.Validator) -> bool:
             and getattr(v, "_predicate", None) is None and getattr(v, "_pdu_supertype", None) is None)
 
 
-def _index_dispatch(container: validation.ValidatorContainer) -> None:
+def _index_dispatch(container: validation.ValidatorContainer, replay: PartReplay | None = None) -> None:
     """Make `container` (and every container inside it) skip validators that cannot match a node.
 
     pkilint offers every node of the certificate (~350) to every validator of a container and
@@ -100,7 +101,8 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
     must run before the validators that read what they decoded), so the findings are the same;
     `tests/service/ca/test_lint_dispatch.py` and `test_lint_differential.py` check that against
     pkilint's own tree. Where `match` is pkilint's plain path-and-class test, its answer for a
-    (path, class) is remembered too (`plan`).
+    (path, class) is remembered too (`plan`). With `replay`, a walk that reaches the root of a
+    part the leaf repeats (see `lint_replay`) is replayed from a record where one exists.
     """
     entries = list(enumerate(container.validators))
     by_path: dict[str, list[tuple[int, validation.Validator]]] = {}
@@ -111,7 +113,7 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
         else:
             by_class.append((index, v, getattr(v, "_pdu_class", None)))
         if isinstance(v, validation.ValidatorContainer):
-            _index_dispatch(v)
+            _index_dispatch(v, replay)
     path_table = {path: tuple(found) for path, found in by_path.items()}
     class_table: dict[type, _Candidates] = {}
     plans: dict[tuple[str, type], _Plan] = {}
@@ -136,7 +138,15 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
                 plans[key] = found
         return found
 
+    if replay is not None and decodes(container):
+        replay = None  # a decoding walk builds the part's tree: it runs every time
+
     def validate_rec(node: Any, results: list[validation.ValidationResult]) -> None:
+        if replay is not None and node.path in PART_PATHS:
+            parts = getattr(node.document, "certgate_parts", None)
+            key = parts.get(node.path) if parts else None
+            if key is not None and replay.walk(container, node, key, results):
+                return
         for v, ask in plan(node):
             if not ask or v.match(node):
                 result = v.validate_wrapper(node)
@@ -148,18 +158,21 @@ def _index_dispatch(container: validation.ValidatorContainer) -> None:
             validate_rec(child, results)
 
     container._validate_rec = validate_rec
+    container._certgate_plan = plan
 
 
 class _CompiledLint:
     """One pkilint validator tree and its finding filters, for one certificate type."""
 
     def __init__(self, cert_type: CertificateType, *, indexed: bool = True, memo: LintMemo | None = None,
-                 spliced: SplicedDecoder | None = None) -> None:
+                 spliced: SplicedDecoder | None = None, replay: PartReplay | None = None) -> None:
         self._validator = pkix_certificate.create_pkix_certificate_validator_container(
             serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
         )
+        if replay is not None and not decoders_stay_below(self._validator):
+            replay = None
         if indexed:
-            _index_dispatch(self._validator)
+            _index_dispatch(self._validator, replay)
         if memo is not None:
             memoize(self._validator, memo)
         self._filters = serverauth.create_serverauth_finding_filters(cert_type)
@@ -168,11 +181,13 @@ class _CompiledLint:
 
     def _load(self, cert_der: bytes, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
         """pkilint's certificate document for `cert_der`, spliced from remembered parts where it can be."""
-        decoded = self._spliced.decode(cert_der, fresh) if self._spliced is not None else None
+        parts: dict[str, bytes] = {}
+        decoded = self._spliced.decode(cert_der, fresh, parts) if self._spliced is not None else None
         if decoded is None:
             return self._loader.load_der_document(cert_der, "certificate")
         document = pkix_certificate.RFC5280Certificate(None, cert_der, "certificate")
         document.root = create_and_append_node_from_pdu(document, decoded)
+        document.certgate_parts = parts  # the repeated parts' DER by path, for `lint_replay`
         return document
 
     def run(self, cert_der: bytes) -> list[LintFinding]:
@@ -249,19 +264,22 @@ class Linter:
     """
 
     def __init__(self, kinds: Iterable[LeafKind] = (LeafKind.DV, LeafKind.OV), *, indexed: bool = True,
-                 memoized: bool = True, spliced: bool = True) -> None:
+                 memoized: bool = True, spliced: bool = True, replayed: bool = True) -> None:
         """Build the validators for `kinds` now (about 0.35 s of CPU each), never per certificate.
 
         `indexed=False` keeps pkilint's own dispatch, `memoized=False` decodes every extension
-        and name value and checks every URI afresh and `spliced=False` decodes every certificate
-        whole (all slower, same findings), for comparison.
+        and name value and checks every URI afresh, `spliced=False` decodes every certificate
+        whole and `replayed=False` runs every validator on the parts every leaf repeats (all
+        slower, same findings), for comparison. Replay needs the indexed dispatch and the
+        spliced decoder (which finds the parts).
         One `LintMemo` serves all kinds: the issuer name and most of the CA's extensions are the
         same in DV and OV leaves.
         """
         self.memo = LintMemo() if memoized else None
         decoder = SplicedDecoder(self.memo) if self.memo is not None and spliced else None
-        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo, spliced=decoder)
-                          for kind in kinds}
+        self.replay = PartReplay() if replayed and indexed and decoder is not None else None
+        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo, spliced=decoder,
+                                              replay=self.replay) for kind in kinds}
 
     def lint(self, cert_der: bytes, kind: LeafKind | None = None) -> list[LintFinding]:
         """All findings for a DER leaf certificate (`kind` is detected from its policy OID when not given).

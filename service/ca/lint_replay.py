@@ -1,0 +1,227 @@
+"""Replays what pkilint's validators found in a part of a leaf that repeats byte for byte from leaf to leaf.
+
+The issuer name, the signature algorithm and most extensions (key usage, EKU, basic constraints,
+AKI, policies, CRL distribution points, AIA) are the same bytes in every leaf of one CA and key
+type; only the serial, validity, subject, key, SKI, SAN and signature vary. A validator call
+whose result depends only on such a part (its node's path and the nodes under the part's root)
+gives the same findings for the same part bytes at the same path. So `PartReplay` records, the
+second time a container's walk meets a part (path, DER bytes), what every validator call in it
+did, and from then on replays that record instead of walking the part:
+
+- a call that read nothing outside the part (found out by tracing the part's nodes while it ran:
+  reading any node's `document` or the part root's `parent`, the only ways out of a subtree,
+  marks it) becomes its remembered findings, put back on the same node of the new leaf;
+- a call that left the part (the key usage against the SPKI's key type, say) runs again, live,
+  on the new leaf's node, and a `match` that left it is asked again;
+- calls that found nothing leave nothing to replay; the order of all results is kept.
+
+The part's node tree itself is still built by pkilint's decoders for every leaf (containers that
+decode are never recorded) and is the same for the same bytes: each decoder reads and writes
+only below the node it matched, and no decoder matches above a part root (`decoders_stay_below`
+checks that when the linter is built, or replay is off). A record is kept only when nothing
+surprised the recorder (an exception, a node it did not know, a finding on a node outside the
+part); otherwise that walk's results are pkilint's own and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pkilint import document, validation
+from pkilint.pkix.certificate import certificate_transparency
+
+from service.ca.lint_memo import PART_PATHS, LintMemo
+
+__all__ = ["PART_PATHS", "PartReplay", "decoders_stay_below", "decodes"]
+# Programs per container and part: a handful of parts per CA, key type and certificate type.
+DEFAULT_MAX_PROGRAMS = 1024
+
+_CACHED, _LIVE, _ASK = 0, 1, 2
+_Event = tuple[Any, ...]
+_local = threading.local()
+
+
+class _Traced(document.PDUNode):
+    """A node of the part being recorded: reading its `document` leaves the part."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "document" or name == "__dict__":
+            _left()
+        return object.__getattribute__(self, name)
+
+
+class _TracedRoot(document.PDUNode):
+    """The part's root: reading its `document` or its `parent` leaves the part."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "document" or name == "parent" or name == "__dict__":
+            _left()
+        return object.__getattribute__(self, name)
+
+
+def _left() -> None:
+    recorder = getattr(_local, "recorder", None)
+    if recorder is not None:
+        recorder.left = True
+
+
+def _extend(results: list[Any], result: Any) -> None:
+    if isinstance(result, list):
+        results += result
+    else:
+        results.append(result)
+
+
+def decoders_stay_below(container: validation.ValidatorContainer) -> bool:
+    """True when every decoder in `container` reads and writes only below the node it matched.
+
+    pkilint's `ValueDecoder` navigates its relative type and value paths downwards (none with
+    `^` or a document anchor `:`) and appends to the value node; the SCT list decoder sets an
+    attribute on its own node's value. Anything else (a decoder this code was not written for)
+    turns replay off.
+    """
+    for v in container.validators:
+        if isinstance(v, validation.ValidatorContainer):
+            if not decoders_stay_below(v):
+                return False
+        elif isinstance(v, validation.DecodingValidator):
+            decoder = v.decode_func
+            if not isinstance(decoder, document.ValueDecoder) or any(
+                    "^" in p or ":" in p for p in (decoder.type_path, decoder.value_path)):
+                return False
+        elif isinstance(v, certificate_transparency.SctListExtensionDecodingValidator):
+            continue
+    return True
+
+
+def decodes(container: validation.ValidatorContainer) -> bool:
+    """True when `container` itself holds a decoder (its walks build the tree and are never recorded)."""
+    return any(isinstance(v, (validation.DecodingValidator, certificate_transparency.SctListExtensionDecodingValidator))
+               for v in container.validators)
+
+
+class PartReplay:
+    """Remembered validator results per (container, part path, part DER), bounded, shared by threads."""
+
+    def __init__(self, max_programs: int = DEFAULT_MAX_PROGRAMS) -> None:
+        self.programs = LintMemo(max_entries=max_programs)
+        self.replayed = 0
+        self.recorded = 0
+
+    def walk(self, container: validation.ValidatorContainer, root: Any, key: bytes, results: list[Any]) -> bool:
+        """Walk `root`'s part for `container` from a record, or record it; False: walk it as usual."""
+        path = root.path
+        found = self.programs.get((id(container), path, key))
+        if found is not None and found[0] is container:
+            _replay(found[1], root, results)
+            self.replayed += 1
+            return True
+        seen = ("seen", id(container), path, key)
+        if self.programs.get(seen) is None:
+            self.programs.put(seen, (container,))  # record the second time only: most parts never come back
+            return False
+        program = _Recorder().record(container, root, results)
+        if program is not None:
+            self.programs.put((id(container), path, key), (container, program))
+            self.recorded += 1
+        return True
+
+
+def _replay(program: tuple[_Event, ...], root: Any, results: list[Any]) -> None:
+    for kind, relative, validator, descriptions in program:
+        node = root
+        for name in relative:
+            node = node.children[name]
+        if kind == _CACHED:
+            results.append(validation.ValidationResult(validator, node, list(descriptions)))
+        elif kind == _LIVE or validator.match(node):
+            _extend(results, validator.validate_wrapper(node))
+
+
+class _Recorder:
+    """One container's walk of one part, run as pkilint's would be, with every call's reach traced."""
+
+    def __init__(self) -> None:
+        self.events: list[_Event] = []
+        self.left = False
+        self.ok = True
+        self._index: dict[int, tuple[str, ...]] = {}
+
+    def record(self, container: validation.ValidatorContainer, root: Any, results: list[Any]
+               ) -> tuple[_Event, ...] | None:
+        """Walk `root` for `container` into `results`; the events to replay, or None when they cannot be trusted."""
+        classes: list[tuple[Any, type]] = []
+        stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
+        while stack:
+            node, relative = stack.pop()
+            self._index[id(node)] = relative
+            classes.append((node, type(node)))
+            if type(node) is not document.PDUNode:
+                self.ok = False  # someone else's node class: leave it alone
+            else:
+                node.__class__ = _TracedRoot if node is root else _Traced
+            stack.extend((child, (*relative, name)) for name, child in node.children.items())
+        try:
+            self._walk(container, root, (), results)
+        finally:
+            for node, cls in classes:
+                node.__class__ = cls
+        return tuple(self.events) if self.ok else None
+
+    def _traced(self, call: Any, node: Any) -> tuple[Any, bool]:
+        self.left = False
+        _local.recorder = self
+        try:
+            return call(node), self.left
+        finally:
+            _local.recorder = None
+
+    def _walk(self, container: validation.ValidatorContainer, node: Any, relative: tuple[str, ...],
+              results: list[Any]) -> None:
+        if id(node) not in self._index:
+            self.ok = False  # a node made during the walk: not traced
+        for v, ask in container._certgate_plan(node):  # type: ignore[attr-defined]
+            if ask:
+                matched, left = self._traced(v.match, node)
+                if left:
+                    self.events.append((_ASK, relative, v, None))
+                    if matched:
+                        _extend(results, v.validate_wrapper(node))
+                    continue
+                if not matched:
+                    continue
+            if isinstance(v, validation.ValidatorContainer):
+                self._nested(v, node, relative, results)
+                continue
+            result, left = self._traced(v.validate_wrapper, node)
+            _extend(results, result)
+            if left:
+                self.events.append((_LIVE, relative, v, None))
+                continue
+            for each in result if isinstance(result, list) else [result]:
+                if each.finding_descriptions:
+                    where = self._index.get(id(each.node))
+                    if where is None:
+                        self.ok = False
+                    else:
+                        self.events.append((_CACHED, where, each.validator, tuple(each.finding_descriptions)))
+        for name, child in node.children.items():
+            self._walk(container, child, (*relative, name), results)
+
+    def _nested(self, v: validation.ValidatorContainer, node: Any, relative: tuple[str, ...],
+                results: list[Any]) -> None:
+        """A container matched inside the part: its walk's events go inline (its results are a list
+        the caller extends with, so the order is the same)."""
+        if getattr(v, "_certgate_plan", None) is None or decodes(v):
+            self.ok = False
+            _extend(results, v.validate_wrapper(node))
+            return
+        inner: list[Any] = []
+        try:
+            self._walk(v, node, relative, inner)
+        except Exception:  # noqa: BLE001 - pkilint's container turns it into one finding: ask it for that
+            self.ok = False
+            _extend(results, v.validate_wrapper(node))
+            return
+        results += inner
