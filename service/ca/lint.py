@@ -23,6 +23,7 @@ from pkilint.document import create_and_append_node_from_pdu
 from pkilint.pkix import certificate as pkix_certificate
 
 from service.ca.lint_memo import LintMemo, SplicedDecoder, memoize
+from service.ca.lint_parts import build_tree
 from service.ca.lint_replay import PART_PATHS, PartReplay, decoders_stay_below, decodes
 
 _SEVERITY = validation.ValidationFindingSeverity
@@ -138,15 +139,9 @@ def _index_dispatch(container: validation.ValidatorContainer, replay: PartReplay
                 plans[key] = found
         return found
 
-    if replay is not None and decodes(container):
-        replay = None  # a decoding walk builds the part's tree: it runs every time
+    decoding = decodes(container)
 
-    def validate_rec(node: Any, results: list[validation.ValidationResult]) -> None:
-        if replay is not None and node.path in PART_PATHS:
-            parts = getattr(node.document, "certgate_parts", None)
-            key = parts.get(node.path) if parts else None
-            if key is not None and replay.walk(container, node, key, results):
-                return
+    def visit(node: Any, results: list[validation.ValidationResult]) -> None:
         for v, ask in plan(node):
             if not ask or v.match(node):
                 result = v.validate_wrapper(node)
@@ -156,6 +151,14 @@ def _index_dispatch(container: validation.ValidatorContainer, replay: PartReplay
                     results.append(result)
         for child in node.children.values():
             validate_rec(child, results)
+
+    def validate_rec(node: Any, results: list[validation.ValidationResult]) -> None:
+        if replay is not None and node.path in PART_PATHS:
+            parts = getattr(node.document, "certgate_parts", None)
+            key = parts.get(node.path) if parts else None
+            if key is not None and replay.walk(container, node, key, results, visit, decoding):
+                return
+        visit(node, results)
 
     container._validate_rec = validate_rec
     container._certgate_plan = plan
@@ -178,6 +181,9 @@ class _CompiledLint:
         self._filters = serverauth.create_serverauth_finding_filters(cert_type)
         self._loader = loader.RFC5280CertificateDocumentLoader()
         self._spliced = spliced
+        self._replay = replay if indexed else None
+        self._decoder = next(v for v in self._validator.validators
+                             if isinstance(v, validation.ValidatorContainer) and decodes(v))
 
     def _load(self, cert_der: bytes, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
         """pkilint's certificate document for `cert_der`, spliced from remembered parts where it can be."""
@@ -186,8 +192,16 @@ class _CompiledLint:
         if decoded is None:
             return self._loader.load_der_document(cert_der, "certificate")
         document = pkix_certificate.RFC5280Certificate(None, cert_der, "certificate")
-        document.root = create_and_append_node_from_pdu(document, decoded)
-        document.certgate_parts = parts  # the repeated parts' DER by path, for `lint_replay`
+        if self._replay is None:
+            document.root = create_and_append_node_from_pdu(document, decoded)
+            return document
+        # For `lint_replay`: the repeated parts' DER by path, the parts copied from a template, the
+        # templates taken during this lint.
+        document.certgate_parts = parts
+        document.certgate_copied = {}
+        document.certgate_pending = []
+        document.root = build_tree(document, decoded, self._replay.templates(self._decoder, parts),
+                                   document.certgate_copied)
         return document
 
     def run(self, cert_der: bytes) -> list[LintFinding]:
@@ -198,6 +212,8 @@ class _CompiledLint:
             return [LintFinding("certgate.undecodable_certificate", LintSeverity.FATAL, str(exc), "certificate")]
         try:
             results = self._validator.validate(document.root)
+            if self._replay is not None:
+                self._replay.finish(document)
             if self._spliced is not None:
                 self._spliced.remember(fresh)  # every value's node tree is built by now
             # The same filters `lint_cabf_serverauth_cert` applies by default: PKIX findings the BRs supersede.

@@ -32,6 +32,7 @@ from pkilint import document, validation
 from pkilint.pkix.certificate import certificate_transparency
 
 from service.ca.lint_memo import PART_PATHS, LintMemo
+from service.ca.lint_parts import PartTemplate, flatten, same_tree
 
 __all__ = ["PART_PATHS", "PartReplay", "decoders_stay_below", "decodes"]
 # Programs per container and part: a handful of parts per CA, key type and certificate type.
@@ -109,9 +110,25 @@ class PartReplay:
         self.replayed = 0
         self.recorded = 0
 
-    def walk(self, container: validation.ValidatorContainer, root: Any, key: bytes, results: list[Any]) -> bool:
-        """Walk `root`'s part for `container` from a record, or record it; False: walk it as usual."""
+    def templates(self, decoder: validation.ValidatorContainer, part_der: dict[str, bytes]) -> dict[str, PartTemplate]:
+        """The node-tree templates `decoder`'s walks left for these parts (path -> template)."""
+        found = {}
+        for path, key in part_der.items():
+            entry = self.programs.get(("tree", id(decoder), path, key))
+            if entry is not None and entry[0] is decoder:
+                found[path] = entry[1]
+        return found
+
+    def walk(self, container: validation.ValidatorContainer, root: Any, key: bytes, results: list[Any],
+             visit: Any, decoding: bool) -> bool:
+        """Walk `root`'s part for `container` from a record, or record it; False: walk it as usual.
+
+        `visit(node, results)` is the container's own walk of one node and its subtree; `decoding`
+        says whether `container` holds decoders (`decodes`).
+        """
         path = root.path
+        if decoding:
+            return self._decoding_walk(container, root, key, results, visit)
         found = self.programs.get((id(container), path, key))
         if found is not None and found[0] is container:
             _replay(found[1], root, results)
@@ -126,6 +143,54 @@ class PartReplay:
             self.programs.put((id(container), path, key), (container, program))
             self.recorded += 1
         return True
+
+
+    def _decoding_walk(self, container: validation.ValidatorContainer, root: Any, key: bytes, results: list[Any],
+                       visit: Any) -> bool:
+        """A decoding container's walk of a part: nothing to do for a copied part but to give what its
+        decoders found; the second time a part is met, its finished subtree is kept as a template."""
+        doc = root.document
+        path = root.path
+        template = doc.certgate_copied.get(path)
+        if template is not None:
+            for at, validator, descriptions in template.findings:  # only where a decode failed
+                results.append(validation.ValidationResult(validator, _nth(root, at), list(descriptions)))
+            return True
+        seen = ("seen", id(container), path, key)
+        if self.programs.get(seen) is None:
+            self.programs.put(seen, (container,))
+            return False
+        start = len(results)
+        visit(root, results)
+        flat, index = flatten(root)
+        findings = []
+        for each in results[start:]:
+            if each.finding_descriptions:
+                at = index.get(id(each.node))
+                if at is None:
+                    return True  # a finding outside the part: no template
+                findings.append((at, each.validator, tuple(each.finding_descriptions)))
+        doc.certgate_pending.append((container, root, key, PartTemplate(flat, tuple(findings))))
+        return True
+
+    def finish(self, doc: Any) -> None:
+        """Keep the templates taken during this lint whose subtrees nothing changed since."""
+        for container, root, key, template in getattr(doc, "certgate_pending", ()):
+            if same_tree(flatten(root)[0], template.flat):
+                self.programs.put(("tree", id(container), root.path, key), (container, template))
+        doc.certgate_pending = []
+
+
+def _nth(root: Any, at: int) -> Any:
+    """The node at pre-order index `at` of `root`'s subtree."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if at == 0:
+            return node
+        at -= 1
+        stack.extend(reversed(node.children.values()))
+    raise IndexError(at)
 
 
 def _replay(program: tuple[_Event, ...], root: Any, results: list[Any]) -> None:
