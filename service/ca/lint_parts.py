@@ -27,8 +27,10 @@ _Flat = tuple[tuple[str, str, Any, int], ...]
 @dataclass(frozen=True)
 class PartTemplate:
     """A part's decoded subtree: (name, path, pdu, parent's index) in pkilint's child order, and the
-    decoders' findings in it as (node index, validator, finding descriptions)."""
+    findings of `decoder` (the decoding container whose walk built it) there as (node index,
+    validator, finding descriptions)."""
 
+    decoder: Any
     flat: _Flat
     findings: tuple[tuple[int, Any, tuple[Any, ...]], ...]
 

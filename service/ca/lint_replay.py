@@ -30,11 +30,15 @@ from typing import Any
 
 from pkilint import document, validation
 from pkilint.pkix.certificate import certificate_transparency
+from pyasn1_alt_modules import rfc5280
 
 from service.ca.lint_memo import PART_PATHS, LintMemo
 from service.ca.lint_parts import PartTemplate, flatten, same_tree
 
 __all__ = ["PART_PATHS", "PartReplay", "decoders_stay_below", "decodes"]
+
+# The values above the part roots in a spliced leaf (`SplicedDecoder` builds them from these schemas).
+_ABOVE_PARTS = (rfc5280.Certificate, rfc5280.TBSCertificate, rfc5280.Extensions)
 # Programs per container and part: a handful of parts per CA, key type and certificate type.
 DEFAULT_MAX_PROGRAMS = 1024
 
@@ -43,7 +47,7 @@ _Event = tuple[Any, ...]
 _local = threading.local()
 
 
-class _Traced(document.PDUNode):
+class _Traced(document.PDUNode):  # type: ignore[misc]
     """A node of the part being recorded: reading its `document` leaves the part."""
 
     def __getattribute__(self, name: str) -> Any:
@@ -52,7 +56,7 @@ class _Traced(document.PDUNode):
         return object.__getattribute__(self, name)
 
 
-class _TracedRoot(document.PDUNode):
+class _TracedRoot(document.PDUNode):  # type: ignore[misc]
     """The part's root: reading its `document` or its `parent` leaves the part."""
 
     def __getattribute__(self, name: str) -> Any:
@@ -75,7 +79,8 @@ def _extend(results: list[Any], result: Any) -> None:
 
 
 def decoders_stay_below(container: validation.ValidatorContainer) -> bool:
-    """True when every decoder in `container` reads and writes only below the node it matched.
+    """True when every decoder in `container` reads and writes only below the node it matched, and
+    matches nodes of one ASN.1 class or path that is not above a part (certificate, TBS, extensions).
 
     pkilint's `ValueDecoder` navigates its relative type and value paths downwards (none with
     `^` or a document anchor `:`) and appends to the value node; the SCT list decoder sets an
@@ -89,11 +94,20 @@ def decoders_stay_below(container: validation.ValidatorContainer) -> bool:
         elif isinstance(v, validation.DecodingValidator):
             decoder = v.decode_func
             if not isinstance(decoder, document.ValueDecoder) or any(
-                    "^" in p or ":" in p for p in (decoder.type_path, decoder.value_path)):
+                    "^" in p or ":" in p for p in (decoder.type_path, decoder.value_path)) or not _below_parts(v):
                 return False
         elif isinstance(v, certificate_transparency.SctListExtensionDecodingValidator):
-            continue
+            if not _below_parts(v):
+                return False
     return True
+
+
+def _below_parts(v: validation.Validator) -> bool:
+    """`v` matches by a path that is no ancestor of a part, or by a class no ancestor's value has."""
+    path, cls = getattr(v, "_path", None), getattr(v, "_pdu_class", None)
+    if path is not None:
+        return not any(part.startswith(path + ".") for part in PART_PATHS)
+    return cls is not None and not any(issubclass(above, cls) for above in _ABOVE_PARTS)
 
 
 def decodes(container: validation.ValidatorContainer) -> bool:
@@ -107,8 +121,9 @@ class PartReplay:
 
     def __init__(self, max_programs: int = DEFAULT_MAX_PROGRAMS) -> None:
         self.programs = LintMemo(max_entries=max_programs)
-        self.replayed = 0
+        self.replayed = 0  # statistics for tests and the benchmark (not locked: approximate under threads)
         self.recorded = 0
+        self.templates_kept = 0
 
     def templates(self, decoder: validation.ValidatorContainer, part_der: dict[str, bytes]) -> dict[str, PartTemplate]:
         """The node-tree templates `decoder`'s walks left for these parts (path -> template)."""
@@ -152,7 +167,7 @@ class PartReplay:
         doc = root.document
         path = root.path
         template = doc.certgate_copied.get(path)
-        if template is not None:
+        if template is not None and template.decoder is container:
             for at, validator, descriptions in template.findings:  # only where a decode failed
                 results.append(validation.ValidationResult(validator, _nth(root, at), list(descriptions)))
             return True
@@ -170,7 +185,7 @@ class PartReplay:
                 if at is None:
                     return True  # a finding outside the part: no template
                 findings.append((at, each.validator, tuple(each.finding_descriptions)))
-        doc.certgate_pending.append((container, root, key, PartTemplate(flat, tuple(findings))))
+        doc.certgate_pending.append((container, root, key, PartTemplate(container, flat, tuple(findings))))
         return True
 
     def finish(self, doc: Any) -> None:
@@ -178,6 +193,7 @@ class PartReplay:
         for container, root, key, template in getattr(doc, "certgate_pending", ()):
             if same_tree(flatten(root)[0], template.flat):
                 self.programs.put(("tree", id(container), root.path, key), (container, template))
+                self.templates_kept += 1
         doc.certgate_pending = []
 
 
@@ -246,7 +262,7 @@ class _Recorder:
               results: list[Any]) -> None:
         if id(node) not in self._index:
             self.ok = False  # a node made during the walk: not traced
-        for v, ask in container._certgate_plan(node):  # type: ignore[attr-defined]
+        for v, ask in container._certgate_plan(node):
             if ask:
                 matched, left = self._traced(v.match, node)
                 if left:
