@@ -8,24 +8,25 @@ gives the same findings for the same part bytes at the same path. So `PartReplay
 second time a container's walk meets a part (path, DER bytes), what every validator call in it
 did, and from then on replays that record instead of walking the part:
 
-- a call that read nothing outside the part (found out by tracing the part's nodes while it ran:
-  reading any node's `document` or the part root's `parent`, the only ways out of a subtree,
-  marks it) becomes its remembered findings, put back on the same node of the new leaf;
+- a call that read nothing outside the part (`lint_trace` watches the part's nodes and those
+  above it while the call runs) becomes its remembered findings, put back on the same node of
+  the new leaf;
 - a call that left the part (the key usage against the SPKI's key type, say) runs again, live,
   on the new leaf's node, and a `match` that left it is asked again;
 - calls that found nothing leave nothing to replay; the order of all results is kept.
 
-The part's node tree itself is still built by pkilint's decoders for every leaf (containers that
-decode are never recorded) and is the same for the same bytes: each decoder reads and writes
-only below the node it matched, and no decoder matches above a part root (`decoders_stay_below`
-checks that when the linter is built, or replay is off). A record is kept only when nothing
-surprised the recorder (an exception, a node it did not know, a finding on a node outside the
-part); otherwise that walk's results are pkilint's own and nothing is stored.
+A decoding container's walk is not recorded that way: its decoders build the part's node tree.
+The second time it meets a part, the finished subtree becomes a template (`lint_parts`), and a
+leaf whose part has a template gets a copy of it and no decoding walk of that part. The tree is
+the same for the same bytes: each decoder reads and writes only below the node it matched, and
+no decoder matches above a part root (`decoders_stay_below` checks that when the linter is
+built, or replay is off). A record or template is kept only when nothing surprised the recorder
+(an exception, a node it did not know, a finding on a node outside the part, a subtree changed
+after its decoding walk); otherwise that walk's results are pkilint's own and nothing is stored.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from pkilint import document, validation
@@ -34,6 +35,7 @@ from pyasn1_alt_modules import rfc5280
 
 from service.ca.lint_memo import PART_PATHS, LintMemo
 from service.ca.lint_parts import PartTemplate, flatten, same_tree
+from service.ca.lint_trace import PartTrace
 
 __all__ = ["PART_PATHS", "PartReplay", "decoders_stay_below", "decodes"]
 
@@ -44,33 +46,6 @@ DEFAULT_MAX_PROGRAMS = 1024
 
 _CACHED, _LIVE, _ASK = 0, 1, 2
 _Event = tuple[Any, ...]
-_local = threading.local()
-
-
-class _Traced(document.PDUNode):  # type: ignore[misc]
-    """A node of the part being recorded: reading its `document` leaves the part."""
-
-    def __getattribute__(self, name: str) -> Any:
-        if name == "document" or name == "__dict__":
-            _left()
-        return object.__getattribute__(self, name)
-
-
-class _TracedRoot(document.PDUNode):  # type: ignore[misc]
-    """The part's root: reading its `document` or its `parent` leaves the part."""
-
-    def __getattribute__(self, name: str) -> Any:
-        if name == "document" or name == "parent" or name == "__dict__":
-            _left()
-        return object.__getattribute__(self, name)
-
-
-def _left() -> None:
-    recorder = getattr(_local, "recorder", None)
-    if recorder is not None:
-        recorder.left = True
-
-
 def _extend(results: list[Any], result: Any) -> None:
     if isinstance(result, list):
         results += result
@@ -225,38 +200,24 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.events: list[_Event] = []
-        self.left = False
         self.ok = True
         self._index: dict[int, tuple[str, ...]] = {}
+        self._trace: PartTrace | None = None
 
     def record(self, container: validation.ValidatorContainer, root: Any, results: list[Any]
                ) -> tuple[_Event, ...] | None:
         """Walk `root` for `container` into `results`; the events to replay, or None when they cannot be trusted."""
-        classes: list[tuple[Any, type]] = []
-        stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
-        while stack:
-            node, relative = stack.pop()
-            self._index[id(node)] = relative
-            classes.append((node, type(node)))
-            if type(node) is not document.PDUNode:
-                self.ok = False  # someone else's node class: leave it alone
-            else:
-                node.__class__ = _TracedRoot if node is root else _Traced
-            stack.extend((child, (*relative, name)) for name, child in node.children.items())
+        self._trace = PartTrace(root)
+        self._index = self._trace.index
         try:
             self._walk(container, root, (), results)
         finally:
-            for node, cls in classes:
-                node.__class__ = cls
-        return tuple(self.events) if self.ok else None
+            self._trace.close()
+        return tuple(self.events) if self.ok and not self._trace.foreign else None
 
     def _traced(self, call: Any, node: Any) -> tuple[Any, bool]:
-        self.left = False
-        _local.recorder = self
-        try:
-            return call(node), self.left
-        finally:
-            _local.recorder = None
+        assert self._trace is not None
+        return self._trace.call(call, node)
 
     def _walk(self, container: validation.ValidatorContainer, node: Any, relative: tuple[str, ...],
               results: list[Any]) -> None:

@@ -115,6 +115,31 @@ class _ClimbsOut(validation.Validator):
         assert len(node.navigate("^.^.^.^").children) > 1
 
 
+class _UnderNameConstraints(validation.Validator):
+    """Local: asks only the classes of the values above it (as pkilint's URI checks do)."""
+
+    FOUND = validation.ValidationFinding(validation.ValidationFindingSeverity.INFO, "test.not_in_name_constraints")
+
+    def __init__(self) -> None:
+        super().__init__(validations=[self.FOUND], pdu_class=rfc5280.KeyUsage)
+
+    def validate(self, node: Any) -> None:
+        if not any(isinstance(n.pdu, rfc5280.NameConstraints) for n in node.parents):
+            raise validation.ValidationFindingEncountered(self.FOUND)
+
+
+class _CountsExtensions(validation.Validator):
+    """Cross-part: reads the extensions list's value above it (how many extensions the leaf has)."""
+
+    FOUND = validation.ValidationFinding(validation.ValidationFindingSeverity.INFO, "test.extension_count")
+
+    def __init__(self) -> None:
+        super().__init__(validations=[self.FOUND], pdu_class=rfc5280.KeyUsage)
+
+    def validate(self, node: Any) -> None:
+        raise validation.ValidationFindingEncountered(self.FOUND, str(len(node.navigate("^.^.^.^").pdu)))
+
+
 def _decoded_document(der: bytes) -> Any:
     doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "certificate")
     validation.ValidatorContainer(validators=serverauth.create_decoding_validators(), path="certificate").validate(doc.root)
@@ -122,7 +147,8 @@ def _decoded_document(der: bytes) -> Any:
 
 
 def test_the_recorder_replays_local_calls_and_keeps_cross_part_ones_live(ca: CertificateAuthority) -> None:
-    container = validation.ValidatorContainer(validators=[_ReadsOwnValue(), _ReadsDocument(), _ClimbsOut()])
+    container = validation.ValidatorContainer(validators=[_ReadsOwnValue(), _ReadsDocument(), _ClimbsOut(),
+                                                          _UnderNameConstraints(), _CountsExtensions()])
     index_dispatch(container)
     doc = _decoded_document(_leaf(ca, 1))
     part = doc.root.navigate(KU_PATH.split(".", 1)[1])
@@ -130,10 +156,14 @@ def test_the_recorder_replays_local_calls_and_keeps_cross_part_ones_live(ca: Cer
     program = _Recorder().record(container, part, results)
     assert program is not None
     kinds = [(event[0], type(event[2]).__name__) for event in program]
-    assert kinds == [(0, "_ReadsOwnValue"), (1, "_ReadsDocument"), (1, "_ClimbsOut")]  # cached, live, live
+    assert kinds == [(0, "_ReadsOwnValue"), (1, "_ReadsDocument"), (1, "_ClimbsOut"),  # cached, live, live,
+                     (0, "_UnderNameConstraints"), (1, "_CountsExtensions")]  # cached (isinstance only), live
+    # The live call that was handed a probe ran again on the real values: its finding is pkilint's.
     assert [r.finding_descriptions for r in results if r.finding_descriptions] == [
-        [validation.ValidationFindingDescription(_ReadsOwnValue.FOUND, None)]]
-    assert all(type(node).__name__ == "PDUNode" for node in (part, part.parent, *part.children.values()))
+        [validation.ValidationFindingDescription(_ReadsOwnValue.FOUND, None)],
+        [validation.ValidationFindingDescription(_UnderNameConstraints.FOUND, None)],
+        [validation.ValidationFindingDescription(_CountsExtensions.FOUND, "10")]]  # the TBS components
+    assert all(type(node).__name__ == "PDUNode" for node in (part, *part.parents, *part.children.values()))
 
 
 def test_a_tiny_program_memo_still_gives_pkilints_findings(ca: CertificateAuthority) -> None:
