@@ -46,6 +46,8 @@ DEFAULT_MAX_PROGRAMS = 1024
 
 _CACHED, _LIVE, _ASK = 0, 1, 2
 _Event = tuple[Any, ...]
+
+
 def _extend(results: list[Any], result: Any) -> None:
     if isinstance(result, list):
         results += result
@@ -54,8 +56,9 @@ def _extend(results: list[Any], result: Any) -> None:
 
 
 def decoders_stay_below(container: validation.ValidatorContainer) -> bool:
-    """True when every decoder in `container` reads and writes only below the node it matched, and
-    matches nodes of one ASN.1 class or path that is not above a part (certificate, TBS, extensions).
+    """True when every decoder in `container` reads and writes only below the node it matched, matches
+    by one ASN.1 class or path that is not above a part (certificate, TBS, extensions), and a
+    container that decodes holds nothing but decoders (its walk of a copied part is skipped).
 
     pkilint's `ValueDecoder` navigates its relative type and value paths downwards (none with
     `^` or a document anchor `:`) and appends to the value node; the SCT list decoder sets an
@@ -74,11 +77,17 @@ def decoders_stay_below(container: validation.ValidatorContainer) -> bool:
         elif isinstance(v, certificate_transparency.SctListExtensionDecodingValidator):
             if not _below_parts(v):
                 return False
+        elif decodes(container):
+            return False
     return True
 
 
 def _below_parts(v: validation.Validator) -> bool:
-    """`v` matches by a path that is no ancestor of a part, or by a class no ancestor's value has."""
+    """`v` matches (pkilint's own `match`, no pattern or predicate) by a path that is no ancestor of a
+    part, or by a class no ancestor's value has."""
+    if type(v).match is not document.NodeVisitor.match or any(
+            getattr(v, name, None) is not None for name in ("_path_re", "_predicate", "_pdu_supertype")):
+        return False
     path, cls = getattr(v, "_path", None), getattr(v, "_pdu_class", None)
     if path is not None:
         return not any(part.startswith(path + ".") for part in PART_PATHS)
@@ -133,7 +142,6 @@ class PartReplay:
             self.programs.put((id(container), path, key), (container, program))
             self.recorded += 1
         return True
-
 
     def _decoding_walk(self, container: validation.ValidatorContainer, root: Any, key: bytes, results: list[Any],
                        visit: Any) -> bool:

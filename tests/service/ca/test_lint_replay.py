@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID
-from pkilint import loader, validation
+from pkilint import document, loader, validation
 from pkilint.cabf import serverauth
 from pyasn1_alt_modules import rfc5280
 
@@ -21,7 +21,7 @@ from service.ca.lint import LeafKind, Linter
 from service.ca.lint_dispatch import index_dispatch
 from service.ca.lint_memo import LintMemo
 from service.ca.lint_parts import build_tree, flatten
-from service.ca.lint_replay import PartReplay, _Recorder
+from service.ca.lint_replay import PartReplay, _Recorder, decoders_stay_below
 from service.ca.profile import IssueOrder, leaf_builder
 from tests.factories import key
 
@@ -200,3 +200,17 @@ def test_a_copied_part_is_the_tree_pkilint_builds(ca: CertificateAuthority) -> N
         assert [(n, p, parent) for n, p, _, parent in flatten(mine)[0]] == [
             (n, p, parent) for n, p, _, parent in flatten(theirs)[0]]
         assert [type(v) for *_, v, _ in flatten(mine)[0]] == [type(v) for *_, v, _ in flatten(theirs)[0]]
+
+
+def test_replay_is_off_for_decoders_it_cannot_vouch_for() -> None:
+    def decoding(*extra: validation.Validator) -> validation.ValidatorContainer:
+        return validation.ValidatorContainer(validators=[*serverauth.create_decoding_validators(), *extra], path="certificate")
+
+    upwards = validation.DecodingValidator(decode_func=document.ValueDecoder(
+        type_path="^.extnID", value_path="extnValue", type_mappings={}), pdu_class=rfc5280.Extension)
+    above = validation.DecodingValidator(decode_func=document.ValueDecoder(
+        type_path="extnID", value_path="0.extnValue", type_mappings={}), pdu_class=rfc5280.Extensions)
+    assert decoders_stay_below(decoding())
+    assert not decoders_stay_below(decoding(upwards))  # reads above its node
+    assert not decoders_stay_below(decoding(above))  # matched above the parts it would write into
+    assert not decoders_stay_below(decoding(_ReadsOwnValue()))  # a non-decoder whose walk would be skipped
