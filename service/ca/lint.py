@@ -98,9 +98,9 @@ class _CompiledLint:
         self._filters = serverauth.create_serverauth_finding_filters(cert_type)
         self._loader = loader.RFC5280CertificateDocumentLoader()
         self._spliced = spliced
-        self._replay = replay if indexed else None
-        self._decoder = next(v for v in self._validator.validators
-                             if isinstance(v, validation.ValidatorContainer) and decodes(v))
+        self._decoder = next((v for v in self._validator.validators
+                              if isinstance(v, validation.ValidatorContainer) and decodes(v)), None)
+        self._replay = replay if indexed and self._decoder is not None else None
 
     def _load(self, cert_der: bytes, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
         """pkilint's certificate document for `cert_der`, spliced from remembered parts where it can be."""
@@ -117,8 +117,8 @@ class _CompiledLint:
         document.certgate_parts = parts
         document.certgate_copied = {}
         document.certgate_pending = []
-        document.root = build_tree(document, decoded, self._replay.templates(self._decoder, parts),
-                                   document.certgate_copied)
+        templates = self._replay.templates(self._decoder, parts)
+        document.root = build_tree(document, decoded, templates, document.certgate_copied)
         return document
 
     def run(self, cert_der: bytes) -> list[LintFinding]:
