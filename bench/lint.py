@@ -1,6 +1,6 @@
-"""pkilint per leaf, in-process: pkilint's own full run, certgate's linter at 51cb6d1 and now, taking turns.
+"""pkilint per leaf, in-process: pkilint's own full run, certgate's linter at 51cb6d1, main and now, taking turns.
 
-    python bench/lint.py [--leaves 300] [--rounds 5] [--baseline 51cb6d1] [--profile]
+    python bench/lint.py [--leaves 300] [--rounds 5] [--baseline 51cb6d1] [--before main] [--profile]
 
 The leaves are what certgate's issuer lints: its profile (a DNS name and an owned IP, P-256
 keys, DV), signed by the issuing CA's trial key, from a P-256 CA. Each round runs, in a fresh
@@ -8,9 +8,11 @@ process each and in rotating order (the machine is shared: each round sees the s
   pkilint   pkilint's own validators, loader, dispatch and filters, as `lint_cabf_serverauth_cert`
             runs them (what `tests/service/ca/test_lint_differential.py` holds certgate's to)
   51cb6d1   `Linter()` from a `git worktree` of the baseline commit (made and removed here)
+  main      `Linter()` from a `git worktree` of `--before` (the tree this one changes)
   now       `Linter()` from this tree
 CPU ms per leaf (process time; best of 3 passes after a warm-up) per round; the table shows
-the best round and the median. `--profile` adds cProfile's costliest functions (own time).
+the best round and the median. `--profile` adds cProfile's costliest functions for `--before`
+and now (own time, and cumulative time: where a leaf's lint goes).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ if mode == "profile":
         lint(der)
     profiler.disable()
     pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
     sys.exit(0)
 best = []
 for _ in range(rounds):
@@ -112,24 +115,26 @@ def main() -> None:
     parser.add_argument("--leaves", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--baseline", default="51cb6d1")
+    parser.add_argument("--before", default="main", help="the revision this tree is measured against")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     leaves = make_leaves(args.leaves)
-    per_round: dict[str, list[float]] = {"pkilint": [], args.baseline: [], "now": []}
+    per_round: dict[str, list[float]] = {"pkilint": [], args.baseline: [], args.before: [], "now": []}
     digests: dict[str, set[int]] = {name: set() for name in per_round}
     load = []
     profiles: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="certgate-lint-") as tmp:
         leaves_file = Path(tmp) / "leaves.b64"
         leaves_file.write_text("\n".join(base64.b64encode(der).decode() for der in leaves))
-        base_tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), args.baseline],
-                       check=True, capture_output=True)
+        base_tree, before_tree = Path(tmp) / "baseline", Path(tmp) / "before"
+        for tree, rev in ((base_tree, args.baseline), (before_tree, args.before)):
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+                           check=True, capture_output=True)
         try:
-            trees = {"pkilint": ROOT, args.baseline: base_tree, "now": ROOT}
+            trees = {"pkilint": ROOT, args.baseline: base_tree, args.before: before_tree, "now": ROOT}
             for r in range(args.rounds):
                 names = list(per_round)
-                for name in names[r % 3:] + names[:r % 3]:
+                for name in names[r % len(names):] + names[:r % len(names)]:
                     result = _run(trees[name], "pkilint" if name == "pkilint" else "linter", leaves_file, 3)
                     assert not isinstance(result, str)
                     per_round[name].append(result[0])
@@ -137,21 +142,24 @@ def main() -> None:
                 load.append(os.getloadavg()[0])
                 print(f"round {r + 1}: " + ", ".join(f"{n} {v[-1]:.2f}" for n, v in per_round.items()), file=sys.stderr)
             if args.profile:
-                for name in (args.baseline, "now"):
+                for name in (args.before, "now"):
                     profiles[name] = str(_run(trees[name], "profile", leaves_file, 1))
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], capture_output=True)
+            for tree in (base_tree, before_tree):
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
     # Python's str hash is salted per process: equal findings show as equal digests only within a
     # process, so identity of findings is the differential test's job; here each linter's own
     # findings must merely be stable from round to round.
     lines = [f"pkilint per leaf, in-process: {args.leaves} certgate leaves (P-256, DV, a DNS name and an IP), "
              f"{args.rounds} rounds taking turns (each the best of 3 passes), load average "
              f"{min(load):.1f}-{max(load):.1f}", "",
-             "| linter | CPU ms/leaf, best round | median | x pkilint (median) |", "|---|---|---|---|"]
+             f"| linter | CPU ms/leaf, best round | median | x pkilint (median) | {args.before} / this (median) |",
+             "|---|---|---|---|---|"]
     base = statistics.median(per_round["pkilint"])
+    before = statistics.median(per_round[args.before])
     for name, values in per_round.items():
         lines.append(f"| {name} | {min(values):.2f} | {statistics.median(values):.2f} | "
-                     f"{base / statistics.median(values):.2f} |")
+                     f"{base / statistics.median(values):.2f} | {before / statistics.median(values):.2f} |")
     table = "\n".join(lines)
     print(table)
     for name, text in profiles.items():

@@ -5,7 +5,11 @@ Building a pkilint validator tree costs as much as linting some seventy certific
 and reuses it for every lint. No pkilint 0.13 validator writes to itself while it runs, so one
 `Linter` may serve many threads. What every leaf of the CA repeats (the extension and issuer
 name values pkilint decodes, the syntax of the CA's URLs) is remembered in a bounded, locked
-memo (`lint_memo`) shared by those threads.
+memo (`lint_memo`) shared by those threads; so are, for the parts of a leaf that repeat byte for
+byte (issuer, signature algorithm, extensions but the SAN), their decoded node trees
+(`lint_parts`) and what the validators found in them (`lint_replay`: calls that read outside
+the part run again for every leaf). Each node is offered only the validators that can match it
+(`lint_dispatch`).
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from enum import StrEnum
 from typing import Any
 
 from cryptography import x509
-from pkilint import document, finding_filter, loader, validation
+from pkilint import finding_filter, loader, validation
 from pkilint.cabf import serverauth
 from pkilint.cabf.serverauth.serverauth_constants import CertificateType
 from pkilint.document import create_and_append_node_from_pdu
 from pkilint.pkix import certificate as pkix_certificate
 
+from service.ca.lint_dispatch import index_dispatch
 from service.ca.lint_memo import LintMemo, SplicedDecoder, memoize
+from service.ca.lint_parts import build_tree
+from service.ca.lint_replay import PartReplay, decoders_stay_below, decodes
 
 _SEVERITY = validation.ValidationFindingSeverity
 
@@ -74,105 +81,44 @@ _LEAF_TYPES = {LeafKind.DV: CertificateType.DV_FINAL_CERTIFICATE, LeafKind.OV: C
 _POLICY_OIDS = {"2.23.140.1.2.1": LeafKind.DV, "2.23.140.1.2.2": LeafKind.OV}
 
 
-_Candidates = tuple[tuple[int, validation.Validator], ...]
-_Plan = tuple[tuple[validation.Validator, bool], ...]
-_MAX_PLANS = 20_000
-
-
-def _static_match(v: validation.Validator) -> bool:
-    """True when `v.match(node)` reads nothing but `node.path` and the class of `node.pdu`.
-
-    That is pkilint's own `NodeVisitor.match`, not overridden, with neither a path pattern, a
-    predicate nor a PDU supertype (which compares tags and constraints) set.
-    """
-    return (type(v).match is document.NodeVisitor.match and getattr(v, "_path_re", None) is None
-            and getattr(v, "_predicate", None) is None and getattr(v, "_pdu_supertype", None) is None)
-
-
-def _index_dispatch(container: validation.ValidatorContainer) -> None:
-    """Make `container` (and every container inside it) skip validators that cannot match a node.
-
-    pkilint offers every node of the certificate (~350) to every validator of a container and
-    lets `match` refuse; most of the lint time goes there. `NodeVisitor.match` first compares the
-    node's path and PDU class, and every pkilint override of `match` calls it first and refuses
-    when it does, so a validator whose `_path` or `_pdu_class` does not fit the node can be
-    skipped without asking. The rest are asked as before, in their original order (decoders
-    must run before the validators that read what they decoded), so the findings are the same;
-    `tests/service/ca/test_lint_dispatch.py` and `test_lint_differential.py` check that against
-    pkilint's own tree. Where `match` is pkilint's plain path-and-class test, its answer for a
-    (path, class) is remembered too (`plan`).
-    """
-    entries = list(enumerate(container.validators))
-    by_path: dict[str, list[tuple[int, validation.Validator]]] = {}
-    by_class = []
-    for index, v in entries:
-        if getattr(v, "_path", None) is not None:
-            by_path.setdefault(v._path, []).append((index, v))
-        else:
-            by_class.append((index, v, getattr(v, "_pdu_class", None)))
-        if isinstance(v, validation.ValidatorContainer):
-            _index_dispatch(v)
-    path_table = {path: tuple(found) for path, found in by_path.items()}
-    class_table: dict[type, _Candidates] = {}
-    plans: dict[tuple[str, type], _Plan] = {}
-
-    def candidates(node: Any) -> _Candidates:
-        pdu_type = type(node.pdu)
-        found = class_table.get(pdu_type)
-        if found is None:
-            found = tuple((i, v) for i, v, cls in by_class if cls is None or issubclass(pdu_type, cls))
-            class_table[pdu_type] = found  # bounded by the number of ASN.1 types
-        extra = path_table.get(node.path)
-        return found if extra is None else tuple(sorted(found + extra, key=lambda e: e[0]))
-
-    def plan(node: Any) -> _Plan:
-        """The validators to offer `node`: those whose `match` reads only the node's path and PDU
-        class are asked once per (path, class) and then kept (no further asking) or dropped."""
-        key = (node.path, type(node.pdu))
-        found = plans.get(key)
-        if found is None:
-            found = tuple((v, not _static_match(v)) for _, v in candidates(node) if not _static_match(v) or v.match(node))
-            if len(plans) < _MAX_PLANS:  # paths are bounded by the leaf's shape (at most 100 names)
-                plans[key] = found
-        return found
-
-    def validate_rec(node: Any, results: list[validation.ValidationResult]) -> None:
-        for v, ask in plan(node):
-            if not ask or v.match(node):
-                result = v.validate_wrapper(node)
-                if isinstance(result, list):
-                    results += result
-                else:
-                    results.append(result)
-        for child in node.children.values():
-            validate_rec(child, results)
-
-    container._validate_rec = validate_rec
-
-
 class _CompiledLint:
     """One pkilint validator tree and its finding filters, for one certificate type."""
 
     def __init__(self, cert_type: CertificateType, *, indexed: bool = True, memo: LintMemo | None = None,
-                 spliced: SplicedDecoder | None = None) -> None:
+                 spliced: SplicedDecoder | None = None, replay: PartReplay | None = None) -> None:
         self._validator = pkix_certificate.create_pkix_certificate_validator_container(
             serverauth.create_decoding_validators(), serverauth.create_validators(cert_type)
         )
+        if replay is not None and not decoders_stay_below(self._validator):
+            replay = None
         if indexed:
-            _index_dispatch(self._validator)
+            index_dispatch(self._validator, replay)
         if memo is not None:
             memoize(self._validator, memo)
         self._filters = serverauth.create_serverauth_finding_filters(cert_type)
         self._loader = loader.RFC5280CertificateDocumentLoader()
         self._spliced = spliced
+        self._decoder = next((v for v in self._validator.validators
+                              if isinstance(v, validation.ValidatorContainer) and decodes(v)), None)
+        self._replay = replay if indexed and self._decoder is not None else None
 
     def _load(self, cert_der: bytes, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
         """pkilint's certificate document for `cert_der`, spliced from remembered parts where it can be."""
-        decoded = self._spliced.decode(cert_der, fresh) if self._spliced is not None else None
+        parts: dict[str, bytes] = {}
+        decoded = self._spliced.decode(cert_der, fresh, parts) if self._spliced is not None else None
         if decoded is None:
             return self._loader.load_der_document(cert_der, "certificate")
         document = pkix_certificate.RFC5280Certificate(None, cert_der, "certificate")
-        document.root = create_and_append_node_from_pdu(document, decoded)
+        if self._replay is None:
+            document.root = create_and_append_node_from_pdu(document, decoded)
+            return document
+        # For `lint_replay`: the repeated parts' DER by path, the parts copied from a template, the
+        # templates taken during this lint.
+        document.certgate_parts = parts
+        document.certgate_copied = {}
+        document.certgate_pending = []
+        templates = self._replay.templates(self._decoder, parts)
+        document.root = build_tree(document, decoded, templates, document.certgate_copied)
         return document
 
     def run(self, cert_der: bytes) -> list[LintFinding]:
@@ -183,6 +129,8 @@ class _CompiledLint:
             return [LintFinding("certgate.undecodable_certificate", LintSeverity.FATAL, str(exc), "certificate")]
         try:
             results = self._validator.validate(document.root)
+            if self._replay is not None:
+                self._replay.finish(document)
             if self._spliced is not None:
                 self._spliced.remember(fresh)  # every value's node tree is built by now
             # The same filters `lint_cabf_serverauth_cert` applies by default: PKIX findings the BRs supersede.
@@ -249,19 +197,22 @@ class Linter:
     """
 
     def __init__(self, kinds: Iterable[LeafKind] = (LeafKind.DV, LeafKind.OV), *, indexed: bool = True,
-                 memoized: bool = True, spliced: bool = True) -> None:
+                 memoized: bool = True, spliced: bool = True, replayed: bool = True) -> None:
         """Build the validators for `kinds` now (about 0.35 s of CPU each), never per certificate.
 
         `indexed=False` keeps pkilint's own dispatch, `memoized=False` decodes every extension
-        and name value and checks every URI afresh and `spliced=False` decodes every certificate
-        whole (all slower, same findings), for comparison.
+        and name value and checks every URI afresh, `spliced=False` decodes every certificate
+        whole and `replayed=False` runs every validator on the parts every leaf repeats (all
+        slower, same findings), for comparison. Replay needs the indexed dispatch and the
+        spliced decoder (which finds the parts).
         One `LintMemo` serves all kinds: the issuer name and most of the CA's extensions are the
         same in DV and OV leaves.
         """
         self.memo = LintMemo() if memoized else None
         decoder = SplicedDecoder(self.memo) if self.memo is not None and spliced else None
-        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo, spliced=decoder)
-                          for kind in kinds}
+        self.replay = PartReplay() if replayed and indexed and decoder is not None else None
+        self._compiled = {kind: _CompiledLint(_LEAF_TYPES[kind], indexed=indexed, memo=self.memo, spliced=decoder,
+                                              replay=self.replay) for kind in kinds}
 
     def lint(self, cert_der: bytes, kind: LeafKind | None = None) -> list[LintFinding]:
         """All findings for a DER leaf certificate (`kind` is detected from its policy OID when not given).

@@ -155,6 +155,14 @@ _VERSION, _INTEGER, _BIT_STRING, _SEQUENCE, _EXTENSIONS = 0xA0, 0x02, 0x03, 0x30
 _TBS_SHAPE = (_VERSION, _INTEGER, _SEQUENCE, _SEQUENCE, _SEQUENCE, _SEQUENCE, _SEQUENCE, _EXTENSIONS)
 _TBS_REPEATED = frozenset({0, 2, 3})  # version, signature algorithm, issuer
 _SAN_OID = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17, as it opens a subjectAltName extension
+# Where those parts sit in pkilint's node tree (for `lint_replay`): the repeated TBS parts but the
+# version (one node: nothing to gain), the outer signature algorithm, every extension but the SAN.
+_EXTENSION_PATH = "certificate.tbsCertificate.extensions"
+REPEATED_TBS_PARTS = {2: "certificate.tbsCertificate.signature", 3: "certificate.tbsCertificate.issuer"}
+SIGNATURE_ALGORITHM_PART = "certificate.signatureAlgorithm"
+MAX_EXTENSIONS = 64
+PART_PATHS = frozenset([*REPEATED_TBS_PARTS.values(), SIGNATURE_ALGORITHM_PART,
+                        *(f"{_EXTENSION_PATH}.{i}" for i in range(MAX_EXTENSIONS))])
 
 
 class SplicedDecoder:
@@ -184,11 +192,14 @@ class SplicedDecoder:
         self._alg_spec = self._cert_spec.componentType[1].asn1Object
         self._sig_spec = self._cert_spec.componentType[2].asn1Object
 
-    def decode(self, der: bytes, fresh: list[tuple[tuple[Any, ...], Any]]) -> Any | None:
+    def decode(self, der: bytes, fresh: list[tuple[tuple[Any, ...], Any]],
+               part_der: dict[str, bytes] | None = None) -> Any | None:
         """The decoded `Certificate`, or None where only a whole decode gives pkilint's answer.
 
-        `fresh` receives (memo key, value) for each value decoded anew that may be remembered.
+        `fresh` receives (memo key, value) for each value decoded anew that may be remembered, and
+        `part_der` the DER of each part that repeats from leaf to leaf, by its pkilint node path.
         """
+        found: dict[str, bytes] = {}
         try:
             outer = _children(der, 0, len(der), whole=True)
             if outer is None or [der[t[0]] for t in outer] != [_SEQUENCE, _SEQUENCE, _BIT_STRING]:
@@ -201,11 +212,13 @@ class SplicedDecoder:
             for index, (start, _, end) in enumerate(parts):
                 spec = self._tbs_parts[index]
                 if index == 7:
-                    value = self._extensions(der, parts[7], fresh)
+                    value = self._extensions(der, parts[7], fresh, found)
                     if value is None:
                         return None
                 else:
                     value = self._part(der[start:end], spec, index in _TBS_REPEATED, fresh)
+                    if index in REPEATED_TBS_PARTS:
+                        found[REPEATED_TBS_PARTS[index]] = der[start:end]
                 tbs.setComponentByPosition(index if index < 7 else 9, value, verifyConstraints=False,
                                            matchTags=False, matchConstraints=False)
             cert = self._cert_spec.clone()
@@ -215,11 +228,15 @@ class SplicedDecoder:
                 value = self._part(der[start:end], spec, repeated, fresh)
                 cert.setComponentByPosition(index, value, verifyConstraints=False, matchTags=False,
                                             matchConstraints=False)
+            found[SIGNATURE_ALGORITHM_PART] = der[alg_tlv[0]:alg_tlv[2]]
+            if part_der is not None:
+                part_der.update(found)
             return cert
         except Exception:  # noqa: BLE001 - any surprise: pkilint's own whole decode decides
             return None
 
-    def _extensions(self, der: bytes, tlv: tuple[int, int, int], fresh: list[tuple[tuple[Any, ...], Any]]) -> Any:
+    def _extensions(self, der: bytes, tlv: tuple[int, int, int], fresh: list[tuple[tuple[Any, ...], Any]],
+                    found: dict[str, bytes]) -> Any:
         inner = _children(der, tlv[1], tlv[2])
         if inner is None or len(inner) != 1 or der[inner[0][0]] != _SEQUENCE:
             return None
@@ -230,6 +247,8 @@ class SplicedDecoder:
         for index, (start, _, end) in enumerate(items):
             substrate = der[start:end]
             repeated = substrate.find(_SAN_OID, 0, 8) == -1  # a leaf's own names: never seen again
+            if repeated and index < MAX_EXTENSIONS:
+                found[f"{_EXTENSION_PATH}.{index}"] = substrate
             extensions.setComponentByPosition(index, self._part(substrate, self._extension_spec, repeated, fresh),
                                               verifyConstraints=False, matchTags=False, matchConstraints=False)
         return extensions

@@ -6,6 +6,12 @@ finding filters, the RFC 5280 loader, pkilint's own dispatch and decoding), as
 every key type, CAs of two key types and two URL sets, DNS and IP mixes (public, reserved,
 internal names), client auth, OV subjects, validity lengths from a day to past the BR limit,
 and deliberately broken profiles (extensions missing, duplicated, undecodable or foreign).
+
+Some leaves are made to fool a linter that replays the findings of parts it saw before
+(`service.ca.lint_replay`): the key usage of the other key family in its usual place (the same
+bytes at the same path as other leaves', with a key it does not fit), basicConstraints cA=TRUE in
+its usual place (every other extension as in a good leaf), the extensions in reverse order, and
+leaves linted as the other certificate type (DV validators on an OV leaf and back).
 """
 
 from __future__ import annotations
@@ -92,17 +98,28 @@ def _broken(cert: x509.Certificate, rng: random.Random, sign: Callable[[x509.Cer
             ) -> x509.Certificate:
     """The same leaf with one deliberate profile fault."""
     fault = rng.choice(["drop-aia", "drop-eku", "drop-crldp", "drop-ku", "drop-bc", "drop-policies", "bad-ku",
-                        "ldap-crl", "ca-true", "extra-ski", "critical-san", "code-signing"])
+                        "ldap-crl", "ca-true", "extra-ski", "critical-san", "code-signing",
+                        "ku-of-other-key", "ca-true-in-place", "reversed", "reversed"])
     drop = {"drop-aia": ExtensionOID.AUTHORITY_INFORMATION_ACCESS, "drop-eku": ExtensionOID.EXTENDED_KEY_USAGE,
             "drop-crldp": ExtensionOID.CRL_DISTRIBUTION_POINTS, "drop-ku": ExtensionOID.KEY_USAGE,
             "drop-bc": ExtensionOID.BASIC_CONSTRAINTS, "drop-policies": ExtensionOID.CERTIFICATE_POLICIES,
             "bad-ku": ExtensionOID.KEY_USAGE, "ldap-crl": ExtensionOID.CRL_DISTRIBUTION_POINTS,
             "ca-true": ExtensionOID.BASIC_CONSTRAINTS, "critical-san": ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
             "code-signing": ExtensionOID.EXTENDED_KEY_USAGE}.get(fault)
+    is_rsa = isinstance(cert.public_key(), rsa.RSAPublicKey)
+    in_place: dict[str, tuple[x509.ObjectIdentifier, x509.ExtensionType]] = {
+        "ku-of-other-key": (ExtensionOID.KEY_USAGE, x509.KeyUsage(True, False, not is_rsa, False, False, False, False,
+                                                                  False, False)),
+        "ca-true-in-place": (ExtensionOID.BASIC_CONSTRAINTS, x509.BasicConstraints(ca=True, path_length=None))}
     builder = x509.CertificateBuilder(cert.issuer, cert.subject, cert.public_key(), cert.serial_number,
                                       cert.not_valid_before_utc, cert.not_valid_after_utc)
-    for ext in cert.extensions:
-        if ext.oid != drop:
+    extensions = list(cert.extensions)
+    if fault == "reversed":
+        extensions.reverse()
+    for ext in extensions:
+        if fault in in_place and ext.oid == in_place[fault][0]:
+            builder = builder.add_extension(in_place[fault][1], ext.critical)
+        elif ext.oid != drop:
             builder = builder.add_extension(ext.value, ext.critical)
     if fault == "bad-ku":
         builder = builder.add_extension(x509.UnrecognizedExtension(ExtensionOID.KEY_USAGE, b"\x05\x00"), critical=True)
@@ -153,8 +170,10 @@ def leaves(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, bytes]]:
             return builder.sign(throwaway, signature_hash(throwaway))
 
         cert = sign(leaf_builder(order, ca.issuing_cert, ca.urls))
-        if rng.random() < 0.08:
+        if rng.random() < 0.12:
             cert = _broken(cert, rng, sign)
+        if rng.random() < 0.03:
+            ov = not ov  # linted as the other certificate type: the same part bytes before other validators
         out.append((LeafKind.OV if ov else LeafKind.DV, cert.public_bytes(serialization.Encoding.DER)))
     return out
 
@@ -176,8 +195,13 @@ def test_fast_linter_finds_exactly_what_pkilint_finds(leaves: list[tuple[str, by
         assert got == expected, f"leaf {index}"
         codes.update(code for code, *_ in expected)
     # The leaves reached the linter's corners: the broken profiles and odd names were seen.
+    # The fooling leaves were seen too: the key usage part as in good leaves but with a key (or a
+    # cA flag elsewhere) it does not fit.
     for code in ("cabf.internal_ip_address", "cabf.internal_domain_name", "itu.invalid_asn1_syntax",
-                 "pkix.ldap_uri_not_validated"):
+                 "pkix.ldap_uri_not_validated", "pkix.key_usage_value_prohibited_for_ec",
+                 "pkix.ca_certificate_keycertsign_keyusage_not_set"):
         assert code in codes, code
     assert len(codes) >= 25
     assert fast.memo is not None and fast.memo.hits > LEAVES  # the shortcuts were taken, not bypassed
+    assert fast.replay is not None and fast.replay.replayed > 5 * LEAVES and fast.replay.templates_kept > 20
+
