@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +34,8 @@ from sqlalchemy.sql.schema import Table
 
 from service.db.models import OwnedRange, RangeChange, table_of
 from service.db.session import Database
+
+log = logging.getLogger("certgate.ranges")
 
 _FETCH_ROWS = 20_000
 
@@ -239,6 +242,8 @@ class RangeRegistry:
                 self._index, self._seq = index, seq
                 self.rebuilds += 1
                 self._checked = float("-inf")  # the next lookup replays changes after the snapshot
+        except Exception:  # noqa: BLE001 - a thread's error has nobody to reach but the log
+            log.exception("range index rebuild failed; the table answers until the next refresh builds again")
         finally:
             with self._lock:
                 self._rebuild = None  # on failure the next refresh builds again (the table answers till then)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime
+
+import pytest
 
 from flask.testing import FlaskClient
 
@@ -62,3 +65,31 @@ def test_a_submission_during_the_swap_gets_the_imported_ranges(client: FlaskClie
     assert registry.built and registry.rebuilds == 1
     assert len(registry.current()) == 5000 + 1 + 2
     assert submit(client, tokens["requester"], csr_pem(cn=None, ips=["9.9.9.9"])).status_code == 202
+
+
+def test_a_failed_rebuild_is_logged_and_the_next_refresh_builds_again(database_url: str,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A rebuild that dies (the database went away mid-build) leaves no index, logs why, and the
+    table keeps answering until a later refresh builds again."""
+    db = Database(database_url)
+    with db.write() as session:
+        add_range(session, cidr="5.6.7.0/24", owner="team", actor="test", now=NOW)
+    failures = iter([RuntimeError("the connection is lost")])
+
+    def fail_once() -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+
+    registry = RangeRegistry(db, refresh_seconds=0, before_swap=fail_once)
+    registry.refresh()
+    with db.write() as session:
+        import_ranges(session, parse_import(BULK[:10]), actor="cli", now=NOW)
+    with caplog.at_level(logging.ERROR, logger="certgate.ranges"):
+        registry.refresh()  # starts the rebuild, which fails before its swap
+        assert registry.wait_for_rebuild(timeout=60) and not registry.built
+    assert "range index rebuild failed" in caplog.text
+    assert registry._lookup_in_table("44.0.3.9") is not None  # the table still answers
+    registry.refresh()  # no index: builds again (in the caller, as at start-up)
+    assert registry.built and registry.current().lookup("44.0.3.9") is not None
+    db.dispose()
