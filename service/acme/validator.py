@@ -117,11 +117,14 @@ class Validator:
                 self._wake.wait(IDLE_POLL_SECONDS)
 
     def run_once(self) -> bool:
-        """Claim and validate one challenge; False when none waits."""
+        """Validate one challenge, a handed one first, else one claimed from the pool; whether the
+        next round should follow at once (False when the pool had none, or a handed one was the last:
+        a kick during the round still wakes the thread at once, and the pool is looked at again then)."""
         with self._lock:
             self._round += 1
             this_round = self._round
             claimed = self._handed.popleft() if self._handed else None
+            from_pool = claimed is None
             self._validating = True
         recorded = None
         try:
@@ -136,7 +139,8 @@ class Validator:
             finally:
                 done = claimed.challenge_id
                 self._release(lambda e: e.challenge_id == done, recorded)
-            return True
+            with self._lock:
+                return from_pool or bool(self._handed)
         finally:
             with self._lock:
                 self._validating = False
