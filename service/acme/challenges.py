@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, or_, select as core_select, update
@@ -48,6 +48,10 @@ _READY_ORDER = (update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"), _OR
                 .values(status="ready").returning(_ORDERS.c.id))
 _START = (update(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "pending")
           .values(status="processing").returning(_CHALLENGES.c.id))
+# Started and claimed at once, for a validator that is idle in this process (no round trip through the pool).
+_START_CLAIMED = (update(_CHALLENGES).where(_CHALLENGES.c.id == bindparam("challenge_id"), _CHALLENGES.c.status == "pending")
+                  .values(status="processing", claimed_until=bindparam("until", type_=UtcDateTime()))
+                  .returning(_CHALLENGES.c.id))
 
 
 @dataclass(frozen=True)
@@ -124,12 +128,18 @@ def owned_challenge(session: Session, account: AcmeAccount, challenge_id: str) -
     return challenge, owned_authz(session, account, challenge.authz_id).id
 
 
-def respond(db: Database, account: AcmeAccount, challenge_id: str, now: datetime) -> tuple[AcmeChallenge, str]:
+def respond(db: Database, account: AcmeAccount, challenge_id: str, now: datetime,
+            claim: bool = False) -> tuple[AcmeChallenge, str, Claimed | None]:
     """The client says the response is in place: the challenge waits for a validator.
+
+    With `claim` (this process' validator is idle), the transaction that starts the challenge also
+    claims it, as `claim_next` would, and returns what validating it needs: the caller hands that
+    to its validator. Should this process die first, the claim lapses and any validator takes it.
 
     Raises:
         AcmeProblem: 404, unauthorized, malformed (the authorization is no longer pending).
     """
+    claimed = None
     with db.direct_write() as unit:
         challenge = challenge_by_id(unit, challenge_id)
         if challenge is None:
@@ -142,12 +152,15 @@ def respond(db: Database, account: AcmeAccount, challenge_id: str, now: datetime
         if challenge.status == "pending":
             if _as_of(authz, (), now).status != "pending":
                 raise AcmeProblem("malformed", f"the authorization is {authz.status}", status=400)
-            if unit.rows(_START, {"challenge_id": challenge.id}):
-                challenge = challenge.model_copy(update={"status": "processing"})
+            until = now + timedelta(seconds=CLAIM_SECONDS)
+            if unit.rows(_START_CLAIMED if claim else _START, {"challenge_id": challenge.id, "until": until}):
+                challenge = challenge.model_copy(update={"status": "processing", "claimed_until": until if claim else None})
+                if claim:
+                    claimed = Claimed(challenge.id, challenge.type, authz.kind, authz.value, challenge.token, account.thumbprint)
                 append_events(unit, [NewEvent("acme:challenge_started", account.requester, f"acme-challenge:{challenge.id}",
                                               {"type": challenge.type, "identifier": {"type": authz.kind, "value": authz.value}},
                                               now)])
-        return challenge, authz.id
+        return challenge, authz.id, claimed
 
 
 def current_challenge(db: Database, challenge_id: str) -> AcmeChallenge:
@@ -166,8 +179,10 @@ def claim_next(db: Database, now: datetime) -> Claimed | None:
 
 
 def record_validation(db: Database, claimed: Claimed, problem: dict[str, Any] | None, hops: list[dict[str, Any]],
-                      now: datetime) -> None:
+                      now: datetime) -> dict[str, Any] | None:
     """The validation's outcome: challenge, authorization and (when all are valid) the order move together.
+
+    Returns the challenge's columns as recorded (None when another validator had finished it).
 
     The order row is locked first, so two authorizations of one order validated at once by two
     workers serialise, and the second sees the first's result when it decides on `ready`.
@@ -180,7 +195,7 @@ def record_validation(db: Database, claimed: Claimed, problem: dict[str, Any] | 
         unit.rows(_LOCK_ORDER, {"order_id": order_id})
         if not unit.rows(_FINISH, {"challenge_id": claimed.challenge_id, "result": result, "now": now, "error": problem,
                                    "record": hops}):
-            return  # another validator finished it first
+            return None  # another validator finished it first
         unit.rows(_SET_AUTHZ, {"authz_id": authz_id, "result": result})
         if problem is not None:
             unit.rows(_INVALIDATE_ORDER, {"order_id": order_id, "error": problem})
@@ -190,3 +205,4 @@ def record_validation(db: Database, claimed: Claimed, problem: dict[str, Any] | 
                                       {"result": result, "type": challenge_type, "order_id": order_id,
                                        "identifier": {"type": claimed.kind, "value": claimed.value}, "fetched": hops,
                                        "problem": problem}, now)])
+    return {"status": result, "validated_at": now.astimezone(UTC), "claimed_until": None, "error": problem, "record": hops}

@@ -61,8 +61,11 @@ def validator() -> Validator:
 
 
 def urls() -> Urls:
-    """The edge's URLs as this client reached them."""
-    return Urls(request.host_url.rstrip("/") + blp.url_prefix)  # type: ignore[operator]
+    """The edge's URLs as this client reached them (built once per request)."""
+    built = g.get("acme_urls")
+    if built is None:
+        built = g.acme_urls = Urls(request.host_url.rstrip("/") + blp.url_prefix)  # type: ignore[operator]
+    return cast(Urls, built)
 
 
 def answer(body: dict[str, Any], status: int = 200, *, location: str | None = None,

@@ -142,12 +142,15 @@ def challenge(challenge_id: str) -> Response:
             found, authz_id = owned_challenge(session, caller.known, challenge_id)
     else:
         caller.signed.payload_json()
+        waits = rt.settings.acme_challenge_wait_seconds > 0
         with validator().expecting(challenge_id) as expected:
-            found, authz_id = respond(rt.db, caller.known, challenge_id, rt.clock())
-            validator().kick(expected)
-            if found.status == "processing" and rt.settings.acme_challenge_wait_seconds > 0:
+            found, authz_id, claimed = respond(rt.db, caller.known, challenge_id, rt.clock(),
+                                               claim=waits and validator().idle())
+            validator().kick(expected, claimed)
+            if found.status == "processing" and waits:
                 expected.finished.wait(rt.settings.acme_challenge_wait_seconds)  # bounded: then as it stands
-                found = current_challenge(rt.db, challenge_id)
+                recorded = expected.recorded if expected.finished.is_set() else None
+                found = found.model_copy(update=recorded) if recorded else current_challenge(rt.db, challenge_id)
     response = answer(challenge_body(urls(), found))
     response.headers.add("Link", f'<{urls().authz(authz_id)}>;rel="up"')
     return response

@@ -2,8 +2,10 @@
 
 A challenge POST may wait (bounded) for its challenge: it registers with `expecting` before it
 starts the challenge, stamps the registration when it kicks the thread, and is signalled when this
-thread records that challenge, or when a round that began after the kick claims nothing (another
-worker or instance holds the challenge: the POST answers it as it stands).
+thread records that challenge (handing it the recorded columns), or when a round that began after
+the kick claims nothing (another worker or instance holds the challenge: the POST answers it as
+it stands). When the thread is idle, the POST claims the challenge in the transaction that starts
+it and hands it over with the kick: the thread's next round validates it without a claim of its own.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ class Expected:
     challenge_id: str
     finished: threading.Event = field(default_factory=threading.Event)
     kicked_before_round: int | None = None  # rounds numbered above this one began after the kick
+    recorded: dict[str, Any] | None = None  # the challenge's columns as this process' validator recorded them
 
 
 class Validator:
@@ -53,6 +57,8 @@ class Validator:
         self._stopped = False
         self._round = 0
         self._expected: set[Expected] = set()
+        self._handed: deque[Claimed] = deque()  # claimed by a POST of this process, for the next rounds
+        self._validating = False
 
     @contextmanager
     def expecting(self, challenge_id: str) -> Iterator[Expected]:
@@ -66,18 +72,28 @@ class Validator:
             with self._lock:
                 self._expected.discard(expected)
 
-    def kick(self, expected: Expected | None = None) -> None:
+    def idle(self) -> bool:
+        """Whether this process' thread is neither validating nor holding handed challenges (a hint:
+        a challenge handed to a busy thread would wait for it instead of going to another validator)."""
+        with self._lock:
+            return self._pid == os.getpid() and not self._validating and not self._handed
+
+    def kick(self, expected: Expected | None = None, claimed: Claimed | None = None) -> None:
         """Make sure this process' thread runs (threads do not survive a fork), and wake it.
 
         `expected` (registered with `expecting`, its challenge committed) is stamped with the rounds
-        begun so far: a later round that finds nothing to claim releases it.
+        begun so far: a later round that finds nothing to claim releases it. `claimed` (a challenge
+        claimed in the transaction that started it) is validated by the next round.
         """
         with self._lock:
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._wake = threading.Event()
+                self._handed.clear()  # a parent's: its claims lapse, and any validator takes them then
                 self._thread = threading.Thread(target=self._loop, name="acme-validator", daemon=True)
                 self._thread.start()
+            if claimed is not None:
+                self._handed.append(claimed)
             if expected is not None:
                 expected.kicked_before_round = self._round
         self._wake.set()
@@ -101,25 +117,39 @@ class Validator:
                 self._wake.wait(IDLE_POLL_SECONDS)
 
     def run_once(self) -> bool:
-        """Claim and validate one challenge; False when none waits."""
+        """Validate one challenge, a handed one first, else one claimed from the pool; whether the
+        next round should follow at once (False when the pool had none, or a handed one was the last:
+        a kick during the round still wakes the thread at once, and the pool is looked at again then)."""
         with self._lock:
             self._round += 1
             this_round = self._round
-        claimed = claim_next(self.db, self.clock())
-        if claimed is None:  # what was kicked before this round is claimed elsewhere, or done
-            self._release(lambda e: e.kicked_before_round is not None and e.kicked_before_round < this_round)
-            return False
+            claimed = self._handed.popleft() if self._handed else None
+            from_pool = claimed is None
+            self._validating = True
+        recorded = None
         try:
-            problem, hops = self.validate(claimed)
-            record_validation(self.db, claimed, problem, hops, self.clock())
+            if claimed is None:
+                claimed = claim_next(self.db, self.clock())
+            if claimed is None:  # what was kicked before this round is claimed elsewhere, or done
+                self._release(lambda e: e.kicked_before_round is not None and e.kicked_before_round < this_round)
+                return False
+            try:
+                problem, hops = self.validate(claimed)
+                recorded = record_validation(self.db, claimed, problem, hops, self.clock())
+            finally:
+                done = claimed.challenge_id
+                self._release(lambda e: e.challenge_id == done, recorded)
+            with self._lock:
+                return from_pool or bool(self._handed)
         finally:
-            self._release(lambda e: e.challenge_id == claimed.challenge_id)
-        return True
+            with self._lock:
+                self._validating = False
 
-    def _release(self, which: Callable[[Expected], bool]) -> None:
+    def _release(self, which: Callable[[Expected], bool], recorded: dict[str, Any] | None = None) -> None:
         with self._lock:
             for expected in self._expected:
                 if which(expected):
+                    expected.recorded = recorded
                     expected.finished.set()
 
     def validate(self, claimed: Claimed) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

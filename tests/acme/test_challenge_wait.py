@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import Any
 
 from service.acme.challenges import claim_next, current_challenge, record_validation, respond
@@ -17,6 +19,15 @@ from tests.clock import FakeClock
 
 def _waiting_for(rt: Runtime, seconds: float) -> None:
     rt.settings = dataclasses.replace(rt.settings, acme_challenge_wait_seconds=seconds)
+
+
+def _within(seconds: float, condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _http01_of(client: AcmeTestClient, responder: Responder, *values: str) -> tuple[str, dict[str, Any]]:
@@ -71,7 +82,7 @@ def _started(account: AcmeTestClient, http01: Responder, rt: Runtime, clock: Fak
     with rt.db.direct_read() as reads:
         row = account_by_id(reads, str(account.kid).rsplit("/", 1)[-1])
     assert row is not None
-    found, _ = respond(rt.db, row, challenge["url"].rsplit("/", 1)[-1], clock())
+    found, _, _ = respond(rt.db, row, challenge["url"].rsplit("/", 1)[-1], clock())
     assert found.status == "processing"
     return found.id
 
@@ -100,6 +111,31 @@ def test_a_challenge_claimed_by_another_validator_releases_the_waiter_as_process
         assert current_challenge(rt.db, challenge_id).status == "processing"
         record_validation(rt.db, elsewhere, None, [], clock())  # the other one finishes it
         assert current_challenge(rt.db, challenge_id).status == "valid"
+    finally:
+        validator.stop()
+
+
+def test_an_idle_validator_is_handed_the_challenge_claimed_in_the_transaction_that_starts_it(
+        account: AcmeTestClient, http01: Responder, acme_runtime: Runtime, clock: FakeClock) -> None:
+    rt = acme_runtime
+    _, challenge = _http01_of(account, http01, NAME)
+    with rt.db.direct_read() as reads:
+        row = account_by_id(reads, str(account.kid).rsplit("/", 1)[-1])
+    assert row is not None
+    validator = Validator(rt.db, port=http01.port, hosts={NAME: "127.0.0.1"}, clock=clock)
+    try:
+        assert not validator.idle()  # no thread in this process yet
+        validator.kick()
+        assert _within(60, validator.idle)  # its first round found nothing
+        found, _, claimed = respond(rt.db, row, challenge["url"].rsplit("/", 1)[-1], clock(), claim=True)
+        assert claimed is not None and claimed.challenge_id == found.id and found.claimed_until is not None
+        assert claim_next(rt.db, clock()) is None  # no other validator takes it while the claim holds
+        with validator.expecting(found.id) as expected:
+            validator.kick(expected, claimed)
+            assert expected.finished.wait(60)
+        assert expected.recorded is not None and expected.recorded["status"] == "valid"
+        stored = current_challenge(rt.db, found.id)
+        assert stored.status == "valid" and stored.claimed_until is None and stored.record == expected.recorded["record"]
     finally:
         validator.stop()
 
