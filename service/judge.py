@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-
-from collections.abc import Sequence
 
 from sqlalchemy import ScalarSelect, Select, bindparam, select
 
