@@ -146,9 +146,11 @@ class Validator:
                 self._validating = False
 
     def _release(self, which: Callable[[Expected], bool], recorded: dict[str, Any] | None = None) -> None:
+        """Signal the waits `which` selects; one already released keeps what it was given (a later
+        empty round must not overwrite the recorded columns a POST is about to answer with)."""
         with self._lock:
             for expected in self._expected:
-                if which(expected):
+                if which(expected) and not expected.finished.is_set():
                     expected.recorded = recorded
                     expected.finished.set()
 

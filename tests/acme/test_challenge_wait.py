@@ -146,3 +146,16 @@ def test_the_wait_is_a_setting() -> None:
     assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "0"}).acme_challenge_wait_seconds == 0.0
     assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "-3"}).acme_challenge_wait_seconds == 0.0
     assert Settings.from_env({"CERTGATE_ACME_CHALLENGE_WAIT_SECONDS": "inf"}).acme_challenge_wait_seconds == 10.0
+
+
+def test_a_later_empty_round_does_not_overwrite_what_a_released_wait_was_given(acme_runtime: Runtime,
+                                                                               clock: FakeClock) -> None:
+    """The race CI once hit: a round validates a handed challenge and releases its POST with the
+    recorded columns; the next round finds the pool empty and releases every wait kicked before it.
+    The first release must stand (the POST may not have read it yet)."""
+    validator = Validator(acme_runtime.db, port=1, hosts={}, clock=clock)
+    with validator.expecting("challenge-1") as expected:
+        expected.kicked_before_round = 0
+        validator._release(lambda e: e.challenge_id == "challenge-1", {"status": "valid"})
+        validator._release(lambda e: e.kicked_before_round is not None and e.kicked_before_round < 2)
+        assert expected.finished.is_set() and expected.recorded == {"status": "valid"}
