@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, or_, select as core_select, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from service.acme.orders import owned_order
 from service.acme.problems import AcmeProblem
@@ -102,13 +102,6 @@ def read_authz(db: Database, account: AcmeAccount, authz_id: str, now: datetime)
         if owner != account.id:
             raise AcmeProblem("unauthorized", "the authorization belongs to another account")
         return _as_of(authz, challenges_of(reads, authz_id), now)
-
-
-def view_authz(session: Session, authz: AcmeAuthorization, now: datetime) -> AuthzView:
-    """The authorization as it stands (a pending one past its expiry reads `expired`)."""
-    challenges = tuple(session.exec(select(AcmeChallenge).where(AcmeChallenge.authz_id == authz.id)
-                                    .order_by(col(AcmeChallenge.type))).all())
-    return _as_of(authz, challenges, now)
 
 
 def _as_of(authz: AcmeAuthorization, challenges: tuple[AcmeChallenge, ...], now: datetime) -> AuthzView:
