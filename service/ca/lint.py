@@ -244,12 +244,3 @@ def _detect_kind(cert_der: bytes) -> LeafKind:
         if kind is not None:
             return kind
     return LeafKind.DV
-
-
-def lint_ca_certificate(cert_der: bytes, *, root: bool) -> list[LintFinding]:
-    """Lint a root (`root=True`) or an issuing CA certificate with pkilint's CA validators.
-
-    Builds the validator on each call: CA certificates are linted once, at `init` and in tests.
-    """
-    cert_type = CertificateType.ROOT_CA if root else CertificateType.INTERNAL_UNCONSTRAINED_TLS_CA
-    return _CompiledLint(cert_type).run(cert_der)
