@@ -30,14 +30,30 @@ def current_principal() -> Principal:
     """
     principal = g.get("principal")
     if principal is None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise Unauthorized("an 'Authorization: Bearer TOKEN' header is required")
-        with runtime().db.direct_read() as reads:
-            principal = authenticate(reads, secret.strip())
+        principal = bearer_principal(runtime(), request.headers.get("Authorization", ""))
         g.principal = principal
     return cast(Principal, principal)
+
+
+def bearer_principal(rt: Runtime, authorization: str) -> Principal:
+    """The principal of an `Authorization: Bearer TOKEN` header's value.
+
+    Raises:
+        Unauthorized: no bearer token, or an unknown or revoked one.
+    """
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("an 'Authorization: Bearer TOKEN' header is required")
+    with rt.db.direct_read() as reads:
+        return authenticate(reads, secret.strip())
+
+
+def check_role(principal: Principal, roles: tuple[Role, ...]) -> None:
+    """Raises:
+        Forbidden: `principal` holds none of `roles`.
+    """
+    if principal.role not in roles:
+        raise Forbidden(f"role {principal.role.value!r} may not do this")
 
 
 def require(*roles: Role) -> Callable[[F], F]:
@@ -46,9 +62,7 @@ def require(*roles: Role) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = current_principal()
-            if principal.role not in roles:
-                raise Forbidden(f"role {principal.role.value!r} may not do this")
+            check_role(current_principal(), roles)
             return view(*args, **kwargs)
 
         return errors(401, 403)(cast(F, wrapper))

@@ -98,6 +98,18 @@ def _unexpected(exc: Exception) -> Response:
     return error_response(500, "internal_error", "internal error; the event was logged")
 
 
+def response_for(exc: Exception) -> Response:
+    """The answer for an exception raised below Flask's dispatch (`service.api.fast_submit`): the
+    handler Flask would pick for it (call inside an app context)."""
+    if isinstance(exc, CertgateError):
+        return _certgate_error(exc)
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    if isinstance(exc, (DBAPIError, DisconnectionError, PoolTimeout)):
+        return _database_error(exc)
+    return _unexpected(exc)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers; call after flask-smorest's `Api`, whose own handler this replaces."""
     app.register_error_handler(CertgateError, _certgate_error)

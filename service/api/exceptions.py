@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import jsonify, request
 from flask.views import MethodView
 
 from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import current_principal, require, runtime
 from service.api.presenters import exception_body
-from service.api.requests import IDEMPOTENCY_DOC, IDEMPOTENCY_HEADER, present
+from service.api.request_answer import answer_for
+from service.api.requests import IDEMPOTENCY_DOC, IDEMPOTENCY_HEADER
 from service.api.schemas import DecideSchema, ExceptionPageSchema, ExceptionQuerySchema, ExceptionSchema, RequestSchema
 from service.domain import Role
 from service.usecases.read_reviews import list_reviews, read_review
@@ -61,8 +62,9 @@ class Approve(MethodView):
         """Approve; the certificate is issued once enough approvers agree."""
         rt = runtime()
         verdict = Verdict(body["reason"], body.get("grant_days"))
-        return present(approve(rt.db, rt.judge, rt.issuer, review_id, current_principal(), verdict, rt.clock(),
-                               idempotency_key=request.headers.get(IDEMPOTENCY_HEADER)))
+        record = approve(rt.db, rt.judge, rt.issuer, review_id, current_principal(), verdict, rt.clock(),
+                         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER))
+        return jsonify(answer_for(rt, record))
 
 
 @blp.route("/<string:review_id>/reject")
@@ -75,8 +77,9 @@ class Reject(MethodView):
     def post(self, body: dict[str, Any], review_id: str) -> Any:
         """Reject; the request ends without a certificate."""
         rt = runtime()
-        return present(reject(rt.db, review_id, current_principal(), Verdict(body["reason"]), rt.clock(),
-                              idempotency_key=request.headers.get(IDEMPOTENCY_HEADER)))
+        record = reject(rt.db, review_id, current_principal(), Verdict(body["reason"]), rt.clock(),
+                        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER))
+        return jsonify(answer_for(rt, record))
 
 
 @blp.route("/<string:review_id>/withdraw")
@@ -87,4 +90,4 @@ class Withdraw(MethodView):
     def post(self, review_id: str) -> Any:
         """The requester withdraws their own pending request."""
         rt = runtime()
-        return present(withdraw(rt.db, review_id, current_principal(), rt.clock()))
+        return jsonify(answer_for(rt, withdraw(rt.db, review_id, current_principal(), rt.clock())))

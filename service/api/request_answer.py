@@ -14,10 +14,27 @@ from typing import Any
 from service.api.presenters import request_body
 from service.api.schemas import RequestSchema
 from service.db.models import Approval, Certificate
+from service.process.runtime import Runtime
+from service.usecases.read_requests import approvals_of
 from service.usecases.submit import RequestRecord
 
 _SCHEMA = RequestSchema()
 _VIOLATION_KEYS = ("rule", "code", "message", "subject")
+
+
+def answer_for(rt: Runtime, record: RequestRecord) -> dict[str, Any]:
+    """A request record as the contract's answer: its chain, and its exception's approvals."""
+    approvals = []
+    if record.review is not None:
+        with rt.db.read() as session:
+            approvals = approvals_of(session, record.review.id)
+    return request_answer(
+        record,
+        chain_pem=rt.roster.chain_pem(record.certificate.issuer_ca) if record.certificate is not None else "",
+        now=rt.clock(),
+        approvals=approvals,
+        approvals_required=rt.judge.policy.reviews.approvals_required,
+    )
 
 
 def request_answer(record: RequestRecord, *, chain_pem: str, now: datetime, approvals: list[Approval],

@@ -12,13 +12,16 @@ from marshmallow import ValidationError
 
 from service.api.docs import CertgateBlueprint, errors
 from service.api.auth import ANY_ROLE, current_principal, require, runtime
-from service.api.presenters import decision_body, request_body
+from service.api.presenters import decision_body
+from service.api.request_answer import answer_for
 from service.api.schemas import DecisionSchema, RequestSchema, SubmitJsonSchema, SubmitQuerySchema
 from service.domain import Role
 from service.process.observability import ISSUANCE
 from service.errors import BadRequest, MalformedCsr
-from service.usecases.read_requests import approvals_of, read_request
-from service.usecases.submit import RequestRecord, Submission, dry_run, submit_request
+from service.process.runtime import Runtime
+from service.tokens import Principal
+from service.usecases.read_requests import read_request
+from service.usecases.submit import Submission, dry_run, submit_request
 
 blp = CertgateBlueprint("requests", __name__, url_prefix="/api/v1/requests", description="Certificate requests")
 
@@ -29,40 +32,32 @@ IDEMPOTENCY_DOC = {"in": "header", "name": IDEMPOTENCY_HEADER, "required": False
                    "description": "a retry with the same key and body answers the first result again (kept 24 h)"}
 
 
-def present(record: RequestRecord) -> dict[str, Any]:
-    """A request record as the contract's answer."""
-    rt = runtime()
-    approvals = []
-    if record.review is not None:
-        with rt.db.read() as session:
-            approvals = approvals_of(session, record.review.id)
-    return request_body(
-        record,
-        chain_pem=rt.roster.chain_pem(record.certificate.issuer_ca) if record.certificate is not None else "",
-        now=rt.clock(),
-        approvals=approvals,
-        approvals_required=rt.judge.policy.reviews.approvals_required,
-    )
-
-
-def _submission(query: dict[str, Any]) -> Submission:
-    """The submission in the body: raw PKCS#10 (PEM or DER) or the JSON wrapper.
+def submission_from(mimetype: str, body: bytes, *, validity_days: int | None) -> Submission:
+    """The submission in a body: raw PKCS#10 (PEM or DER) or the JSON wrapper.
 
     Raises:
         MalformedCsr: no CSR in the body.
         BadRequest: the JSON does not match the schema.
     """
-    mimetype = request.mimetype
-    body = request.get_data(cache=False)
     if mimetype in RAW_TYPES:
-        return Submission(csr=body, validity_days=query.get("validity_days"))
+        return Submission(csr=body, validity_days=validity_days)
     if mimetype != "application/json":
         raise MalformedCsr("send JSON {\"csr\": PEM} or a raw CSR as application/pkcs10")
     try:
         data = json.loads(body or b"null")
     except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise BadRequest("the body is not valid JSON") from exc
-    return submission_of(data, default_validity=query.get("validity_days"))
+    return submission_of(data, default_validity=validity_days)
+
+
+def issued_or_pending(rt: Runtime, submission: Submission, principal: Principal, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+    """Submit, and the answer's status (201 issued, 202 pending exception) and body."""
+    started = time.perf_counter()
+    record = submit_request(rt.db, rt.judge, rt.issuer, submission, principal, rt.clock(), idempotency_key=idempotency_key)
+    if record.certificate is None:
+        return 202, answer_for(rt, record)
+    ISSUANCE.observe(time.perf_counter() - started)
+    return 201, answer_for(rt, record)
 
 
 _SUBMIT_JSON = SubmitJsonSchema()
@@ -106,18 +101,13 @@ class Requests(MethodView):
     def post(self, query: dict[str, Any]) -> Any:
         """Submit a CSR."""
         rt = runtime()
-        submission = _submission(query)
+        submission = submission_from(request.mimetype, request.get_data(cache=False), validity_days=query.get("validity_days"))
         principal = current_principal()
         if query["dry_run"]:
             decision = dry_run(rt.db, rt.judge, submission, principal, rt.clock())
             return jsonify(DecisionSchema().dump(decision_body(decision)))
-        started = time.perf_counter()
-        record = submit_request(rt.db, rt.judge, rt.issuer, submission, principal, rt.clock(),
-                                idempotency_key=request.headers.get(IDEMPOTENCY_HEADER))
-        status = 201 if record.certificate is not None else 202
-        if status == 201:
-            ISSUANCE.observe(time.perf_counter() - started)
-        return present(record), status
+        status, answer = issued_or_pending(rt, submission, principal, request.headers.get(IDEMPOTENCY_HEADER))
+        return jsonify(answer), status
 
 
 @blp.route("/<string:request_id>")
@@ -130,4 +120,4 @@ class RequestById(MethodView):
         rt = runtime()
         with rt.db.read() as session:
             record = read_request(session, request_id, current_principal())
-        return present(record)
+        return jsonify(answer_for(rt, record))

@@ -11,6 +11,7 @@ from swagger_ui_bundle import swagger_ui_path
 from service.api import audit, batches, certificates, domains, exceptions, health, pki, policy, ranges, requests, revocation
 from service.acme.routes import install as install_acme
 from service.api.errors import register_error_handlers
+from service.api.fast_submit import FastSubmit
 from service.api.schemas import ErrorSchema
 from service.process.config import Settings
 from service.process.observability import install as install_observability
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now, runt
         return response
 
     register_error_handlers(app)
+    app.wsgi_app = FastSubmit(app, rt, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

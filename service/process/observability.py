@@ -13,10 +13,11 @@ import logging
 import re
 import time
 import uuid
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
@@ -31,6 +32,11 @@ ISSUANCE = Histogram("certgate_issuance_seconds", "time to judge, sign and recor
 IN_FLIGHT = Gauge("certgate_requests_in_flight", "requests being served (the queue inside the workers)",
                   multiprocess_mode="livesum")
 PENDING = Gauge("certgate_pending_exceptions", "exceptions waiting for approvers", multiprocess_mode="liveall")
+
+# The request being served: a context variable rather than `flask.g`, so that the log lines of a
+# request answered below Flask (`service.api.fast_submit`) carry its id too.
+REQUEST_ID: ContextVar[str | None] = ContextVar("certgate_request_id", default=None)
+_access = logging.getLogger("certgate.access")
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,7 +59,7 @@ class RequestIdFilter(logging.Filter):
     """Stamps every record with the current request's id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id") if has_request_context() else None
+        record.request_id = REQUEST_ID.get()
         return True
 
 
@@ -69,32 +75,48 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+def request_started(supplied_id: str) -> tuple[str, float]:
+    """Open a request: its id (the client's `X-Request-ID` when well-formed, else a new one), set
+    for this context's log lines, and its start time; count it in flight."""
+    request_id = supplied_id if _VALID_ID.match(supplied_id) else uuid.uuid4().hex
+    REQUEST_ID.set(request_id)
+    IN_FLIGHT.inc()
+    return request_id, time.perf_counter()
+
+
+def request_finished(route: str, method: str, path: str, status: int, started: float) -> None:
+    """Close a request: its metrics and its access line (the path only: query strings may carry
+    search terms, and never a token, those are headers)."""
+    elapsed = time.perf_counter() - started
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route).observe(elapsed)
+    _access.info("%s %s %s %.1fms", method, path, status, elapsed * 1000)
+
+
+def request_closed() -> None:
+    """The request's last step, whatever happened to it: no longer in flight, no longer the context's."""
+    IN_FLIGHT.dec()
+    REQUEST_ID.set(None)
+
+
 def install(app: Flask) -> None:
     """Request ids, access logs, per-route metrics and the /metrics endpoint."""
-    access = logging.getLogger("certgate.access")
 
     @app.before_request
     def _start() -> None:
-        supplied = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = supplied if _VALID_ID.match(supplied) else uuid.uuid4().hex
-        g.started = time.perf_counter()
-        IN_FLIGHT.inc()
+        g.request_id, g.started = request_started(request.headers.get(REQUEST_ID_HEADER, ""))
 
     @app.after_request
     def _finish(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(elapsed)
+        request_finished(route, request.method, request.path, response.status_code, g.get("started", time.perf_counter()))
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-        # The path only: query strings may carry search terms, and never a token (those are headers).
-        access.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed * 1000)
         return response
 
     @app.teardown_request
     def _done(_exc: BaseException | None) -> None:
         if g.get("started") is not None:
-            IN_FLIGHT.dec()
+            request_closed()
 
     app.add_url_rule("/metrics", "metrics", _metrics)
 
