@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event, select
 from sqlmodel import col
 
 from service.db.direct import DirectUnit
@@ -78,3 +79,19 @@ def test_an_unreachable_database_is_service_unavailable(tmp_path) -> None:  # ty
     gone = Database(f"sqlite:///{tmp_path}/missing/dir/x.db")
     with pytest.raises(ServiceUnavailable), gone.direct_read() as reads:
         reads.rows(_EVENTS_BY_ACTOR, {"who": "alice"})
+
+
+def test_a_sqlite_file_hands_out_the_connection_returned_last(tmp_path: Path) -> None:
+    """A request's reads and write on one connection: its page cache is not outdated by a sibling's commit."""
+    db = Database(f"sqlite:///{tmp_path / 'lifo.db'}")
+    used: list[int] = []
+    event.listen(db.engine, "checkout", lambda dbapi, _record, _proxy: used.append(id(dbapi)))
+    with db.direct_read(), db.direct_read():  # two connections in the pool now
+        pass
+    for _ in range(3):
+        with db.direct_read():
+            pass
+        with db.direct_write():
+            pass
+    assert len(set(used[:2])) == 2 and len(set(used[2:])) == 1
+    db.dispose()
