@@ -1,7 +1,7 @@
 """`POST /api/v1/requests` answered below Flask: the hot route of the CA without the framework's cost.
 
 Flask's request and app contexts, URL routing, webargs and flask-smorest's wrappers and werkzeug's
-request and response objects cost about a quarter of a lint-off issuance (bench/README.md,
+request and response objects cost about a fifth of a lint-off issuance (bench/README.md,
 "Session 7"). This WSGI middleware answers the route's common form itself: raw PKCS#10 or the
 JSON wrapper, no query string, a Content-Length within the limit. It takes the very steps of the
 Flask view, through the same functions: the bearer token and role (`service.api.auth`), the body

@@ -50,10 +50,12 @@ def submission_from(mimetype: str, body: bytes, *, validity_days: int | None) ->
     return submission_of(data, default_validity=validity_days)
 
 
-def issued_or_pending(rt: Runtime, submission: Submission, principal: Principal, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+def issued_or_pending(rt: Runtime, submission: Submission, principal: Principal,
+                      idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
     """Submit, and the answer's status (201 issued, 202 pending exception) and body."""
     started = time.perf_counter()
-    record = submit_request(rt.db, rt.judge, rt.issuer, submission, principal, rt.clock(), idempotency_key=idempotency_key)
+    record = submit_request(rt.db, rt.judge, rt.issuer, submission, principal, rt.clock(),
+                            idempotency_key=idempotency_key)
     if record.certificate is None:
         return 202, answer_for(rt, record)
     ISSUANCE.observe(time.perf_counter() - started)
@@ -101,7 +103,8 @@ class Requests(MethodView):
     def post(self, query: dict[str, Any]) -> Any:
         """Submit a CSR."""
         rt = runtime()
-        submission = submission_from(request.mimetype, request.get_data(cache=False), validity_days=query.get("validity_days"))
+        submission = submission_from(request.mimetype, request.get_data(cache=False),
+                                     validity_days=query.get("validity_days"))
         principal = current_principal()
         if query["dry_run"]:
             decision = dry_run(rt.db, rt.judge, submission, principal, rt.clock())

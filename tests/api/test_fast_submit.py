@@ -24,6 +24,7 @@ from tests.conftest import bearer
 from tests.factories import csr_pem
 
 FAST = "/api/v1/requests"
+RAW = {"Content-Type": "application/pkcs10"}
 FLASK = "/api/v1/requests?dry_run=false"
 # Keys whose values differ between two submissions of the same kind.
 _PER_REQUEST = {"id", "created_at", "decided_at", "csr_sha256", "common_name", "serial_number", "pem",
@@ -62,12 +63,14 @@ def flask_calls(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_the_common_form_is_answered_below_flask_and_the_rest_by_flask(
         client: FlaskClient, tokens: dict[str, str], flask_calls: list[str]) -> None:
-    headers = {**bearer(tokens["requester"]), "Content-Type": "application/pkcs10"}
+    headers = {**bearer(tokens["requester"]), **RAW}
     assert client.post(FAST, data=csr_pem(cn="a.example.com"), headers=headers).status_code == 201
-    assert client.post(FAST, json={"csr": csr_pem(cn="b.example.com").decode()}, headers=bearer(tokens["requester"])).status_code == 201
+    wrapped = {"csr": csr_pem(cn="b.example.com").decode()}
+    assert client.post(FAST, json=wrapped, headers=bearer(tokens["requester"])).status_code == 201
     assert flask_calls == []
     assert client.post(FAST + "?dry_run=true", data=csr_pem(cn="c.example.com"), headers=headers).status_code == 200
-    assert client.post(FAST, data=b"x", headers={**bearer(tokens["requester"]), "Content-Type": "text/plain"}).status_code == 400
+    text = {**bearer(tokens["requester"]), "Content-Type": "text/plain"}
+    assert client.post(FAST, data=b"x", headers=text).status_code == 400
     assert client.get(FAST + "/nope", headers=headers).status_code == 404
     assert flask_calls == [FAST + "?dry_run=true", FAST, FAST + "/nope"]
 
@@ -77,8 +80,9 @@ def test_an_issued_answer_is_the_flask_views_answer(client: FlaskClient, tokens:
     def send(path: str, cn: str) -> Any:
         csr = csr_pem(cn=cn, dns=[cn])
         if content == "json":
-            return client.post(path, json={"csr": csr.decode(), "validity_days": 30}, headers=bearer(tokens["requester"]))
-        return client.post(path, data=csr, headers={**bearer(tokens["requester"]), "Content-Type": "application/pkcs10"})
+            return client.post(path, json={"csr": csr.decode(), "validity_days": 30},
+                               headers=bearer(tokens["requester"]))
+        return client.post(path, data=csr, headers={**bearer(tokens["requester"]), **RAW})
 
     fast, slow = send(FAST, "fast.example.com"), send(FLASK, "slow.example.com")
     assert fast.status_code == slow.status_code == 201
@@ -135,21 +139,24 @@ def test_a_refusal_is_the_flask_views_refusal_and_writes_nothing(
         assert row_counts(runtime) == before
 
 
-def test_a_body_shorter_than_its_length_is_a_bad_request(client: FlaskClient, runtime: Runtime, tokens: dict[str, str]) -> None:
+def test_a_body_shorter_than_its_length_is_a_bad_request(
+        client: FlaskClient, runtime: Runtime, tokens: dict[str, str]) -> None:
     before = row_counts(runtime)
-    answer = client.post(FAST, data=b"-----BEGIN", headers={**bearer(tokens["requester"]), "Content-Type": "application/pkcs10"},
+    answer = client.post(FAST, data=b"-----BEGIN", headers={**bearer(tokens["requester"]), **RAW},
                          environ_overrides={"CONTENT_LENGTH": "4000"})
     assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "bad_request"
     assert row_counts(runtime) == before
 
 
-def test_an_oversized_body_goes_to_flask_and_is_refused(client: FlaskClient, tokens: dict[str, str], flask_calls: list[str]) -> None:
-    answer = client.post(FAST, data=b"x" * (64 * 1024 + 1), headers={**bearer(tokens["requester"]), "Content-Type": "application/pkcs10"})
+def test_an_oversized_body_goes_to_flask_and_is_refused(
+        client: FlaskClient, tokens: dict[str, str], flask_calls: list[str]) -> None:
+    answer = client.post(FAST, data=b"x" * (64 * 1024 + 1), headers={**bearer(tokens["requester"]), **RAW})
     assert answer.status_code == 413 and answer.get_json()["error"]["code"] == "payload_too_large"
     assert flask_calls == [FAST]
 
 
-def test_request_id_metrics_and_access_line(client: FlaskClient, tokens: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+def test_request_id_metrics_and_access_line(
+        client: FlaskClient, tokens: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
     caplog.handler.addFilter(RequestIdFilter())
     labels = {"route": FAST, "method": "POST", "status": "201"}
     counted = REGISTRY.get_sample_value("certgate_http_requests_total", labels) or 0.0
@@ -169,7 +176,7 @@ def test_request_id_metrics_and_access_line(client: FlaskClient, tokens: dict[st
 
 
 def test_the_answer_carries_no_secret(client: FlaskClient, tokens: dict[str, str]) -> None:
-    answer = client.post(FAST, data=csr_pem(cn="a.example.com"), headers={**bearer(tokens["requester"]), "Content-Type": "application/pkcs10"})
+    answer = client.post(FAST, data=csr_pem(cn="a.example.com"), headers={**bearer(tokens["requester"]), **RAW})
     assert tokens["requester"] not in answer.get_data(as_text=True)
     assert "PRIVATE KEY" not in answer.get_data(as_text=True)
     assert json.loads(answer.data)["requester"] == "alice"
