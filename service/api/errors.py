@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -98,22 +99,26 @@ def _unexpected(exc: Exception) -> Response:
     return error_response(500, "internal_error", "internal error; the event was logged")
 
 
+# Each failure's handler, most specific first: Flask picks among them by the exception's class, and
+# `response_for` by the first that matches (the classes but `Exception` do not overlap).
+_HANDLERS: tuple[tuple[type[Exception], Callable[[Any], Response]], ...] = (
+    (CertgateError, _certgate_error),
+    (HTTPException, _http_error),
+    (DBAPIError, _database_error),
+    (DisconnectionError, _database_error),
+    (PoolTimeout, _database_error),
+    (Exception, _unexpected),
+)
+
+
 def response_for(exc: Exception) -> Response:
     """The answer for an exception raised below Flask's dispatch (`service.api.fast_submit`): the
     handler Flask would pick for it (call inside an app context)."""
-    if isinstance(exc, CertgateError):
-        return _certgate_error(exc)
-    if isinstance(exc, HTTPException):
-        return _http_error(exc)
-    if isinstance(exc, (DBAPIError, DisconnectionError, PoolTimeout)):
-        return _database_error(exc)
-    return _unexpected(exc)
+    handler = next(handler for kind, handler in _HANDLERS if isinstance(exc, kind))
+    return handler(exc)
 
 
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers; call after flask-smorest's `Api`, whose own handler this replaces."""
-    app.register_error_handler(CertgateError, _certgate_error)
-    app.register_error_handler(HTTPException, _http_error)
-    for database_failure in (DBAPIError, DisconnectionError, PoolTimeout):
-        app.register_error_handler(database_failure, _database_error)
-    app.register_error_handler(Exception, _unexpected)
+    for kind, handler in _HANDLERS:
+        app.register_error_handler(kind, handler)

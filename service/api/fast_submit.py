@@ -46,12 +46,12 @@ class FastSubmit:
         self._limit = int(app.config["MAX_CONTENT_LENGTH"])
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        length = self._takes(environ)
-        if length is None:
+        taken = self._takes(environ)
+        if taken is None:
             return self._inner(environ, start_response)
         request_id, started = request_started(environ.get("HTTP_X_REQUEST_ID", ""))
         try:
-            status, headers, body = self._answer(environ, length)
+            status, headers, body = self._answer(environ, *taken)
             headers.append((REQUEST_ID_HEADER, request_id))
             request_finished(ROUTE, "POST", ROUTE, status, started)
             start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", headers)
@@ -59,27 +59,25 @@ class FastSubmit:
         finally:
             request_closed()
 
-    def _takes(self, environ: dict[str, Any]) -> int | None:
-        """The body's length when this is the common form of the route, else None (Flask answers)."""
+    def _takes(self, environ: dict[str, Any]) -> tuple[int, str] | None:
+        """The body's length and media type when this is the common form of the route, else None
+        (Flask answers)."""
         if environ.get("PATH_INFO") != ROUTE or environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
             return None
-        if self._mimetype(environ) not in _TYPES:
+        mimetype = str(environ.get("CONTENT_TYPE", "")).partition(";")[0].strip().lower()
+        if mimetype not in _TYPES:
             return None
         try:
             length = int(environ.get("CONTENT_LENGTH") or "")
         except ValueError:
             return None
-        return length if 0 <= length <= self._limit else None
+        return (length, mimetype) if 0 <= length <= self._limit else None
 
-    @staticmethod
-    def _mimetype(environ: dict[str, Any]) -> str:
-        return str(environ.get("CONTENT_TYPE", "")).partition(";")[0].strip().lower()
-
-    def _answer(self, environ: dict[str, Any], length: int) -> Answer:
+    def _answer(self, environ: dict[str, Any], length: int, mimetype: str) -> Answer:
         """The view's steps, and Flask's after-request one: the audit tree head signed when stale."""
         rt = self._rt
         try:
-            answer = self._submit(environ, length)
+            answer = self._submit(environ, length, mimetype)
         except Exception as exc:  # every failure gets the answer Flask's handlers give it
             answer = self._refusal(exc)
         if answer[0] < 500:
@@ -89,14 +87,14 @@ class FastSubmit:
                 answer = self._refusal(exc)
         return answer
 
-    def _submit(self, environ: dict[str, Any], length: int) -> Answer:
+    def _submit(self, environ: dict[str, Any], length: int, mimetype: str) -> Answer:
         rt = self._rt
         principal = bearer_principal(rt, environ.get("HTTP_AUTHORIZATION", ""))
         check_role(principal, _ROLES)
         body = environ["wsgi.input"].read(length) if length else b""
         if len(body) != length:
             raise BadRequest(f"the body ended after {len(body)} of its {length} bytes")
-        submission = submission_from(self._mimetype(environ), body, validity_days=None)
+        submission = submission_from(mimetype, body, validity_days=None)
         status, answer = issued_or_pending(rt, submission, principal, environ.get("HTTP_IDEMPOTENCY_KEY"))
         data = (self._app.json.dumps(answer, separators=(",", ":")) + "\n").encode()  # as `jsonify` writes it
         return status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], data
